@@ -1,6 +1,8 @@
 // The store's public types: what the IMAP layer (and later LMTP/JMAP, CLI, web) sees.
 // The store never imports the IMAP layer.
 
+import type { Logger } from '../log.ts';
+
 /** System flags are kept as a bitmask; keywords as strings. */
 export const SysFlag = { Seen: 1, Answered: 2, Flagged: 4, Deleted: 8, Draft: 16 } as const;
 export const SYSTEM_FLAGS: ReadonlyArray<readonly [string, number]> = [
@@ -54,7 +56,11 @@ export interface AppendInput {
 
 export type StoreErrorCode =
   | 'NONEXISTENT' | 'TRYCREATE' | 'ALREADYEXISTS' | 'CANNOT' | 'LIMIT' | 'OVERQUOTA'
-  | 'INUSE' | 'NOPERM' | 'SERVERBUG';
+  | 'INUSE' | 'NOPERM' | 'SERVERBUG'
+  /** DELETE of a mailbox that has inferior names (RFC 9051 §7.1). */
+  | 'HASCHILDREN'
+  /** CREATE with a special-use attribute the store does not support (RFC 6154 §3). */
+  | 'USEATTR';
 
 /** A refusal the caller can map to an IMAP response code one-to-one. */
 export class StoreError extends Error {
@@ -72,3 +78,34 @@ export type Change =
   | { kind: 'subscription'; name: string; subscribed: boolean };
 
 export type ChangeListener = (changes: readonly Change[]) => void;
+
+/** Names of the special-use mailboxes created with a new account. */
+export interface DefaultMailboxes { drafts: string; sent: string; archive: string; junk: string; trash: string }
+
+export interface AccountOpenOptions {
+  /** Account name, for log lines. */
+  name: string;
+  defaultMailboxes: DefaultMailboxes;
+  log?: Logger;
+}
+
+/** What messages() and message() return: MessageMeta plus store-kept dates. */
+export interface StoredMessage extends MessageMeta {
+  /** ms since epoch: when the message was last saved into this mailbox (append, copy, move). */
+  saveDate: number;
+}
+
+export type FlagsMode = 'set' | 'add' | 'remove';
+
+export interface FlagsUpdate { uid: number; flags: number; keywords: string[]; modseq: bigint }
+
+/** The messages whose flags changed, plus `modified`: the UIDs (ascending) refused by an
+ * UNCHANGEDSINCE test (RFC 7162 MODIFIED response code). */
+export type SetFlagsResult = FlagsUpdate[] & { modified: number[] };
+
+export interface AppendResult { uid: number; uidValidity: number; modseq: bigint }
+
+/** COPYUID material: [source uid, destination uid] pairs, ascending by source uid. */
+export interface CopyResult { uidValidity: number; pairs: Array<[number, number]> }
+
+export interface RecalculatedCounts { mailboxId: number; name: string; before: MailboxCounts; after: MailboxCounts }

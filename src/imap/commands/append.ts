@@ -1,0 +1,46 @@
+// APPEND with MULTIAPPEND (RFC 9051 §6.3.12, RFC 3502, UIDPLUS RFC 4315, BINARY
+// literal8 RFC 3516). The literal was checked before `+` (destination exists, size
+// under APPENDLIMIT) and streamed into a temp file; the store takes the file over,
+// fsyncs it and commits, all messages in one transaction.
+
+import { openSync, writeSync, closeSync } from 'node:fs';
+import type { AppendInput } from '../../store/types.ts';
+import { AUTHED, spec } from './spec.ts';
+import { parseFlags } from './flags.ts';
+
+/** RFC 9051 §6.3.12 APPEND; authenticated or selected state. */
+const append = spec({
+  names: ['APPEND'],
+  states: AUTHED,
+  run(s, cmd) {
+    const account = s.account;
+    const mb = account.mailboxByName(s.mailboxName(cmd.mailbox), { missing: 'TRYCREATE' });
+    const inputs: AppendInput[] = cmd.messages.map((m) => {
+      const { bits, keywords } = parseFlags(m.flags);
+      let tmpPath: string;
+      if (m.data) {
+        // A literal the parser buffered (it could not tell it was a message): write it out.
+        tmpPath = account.newTmpFile();
+        const fd = openSync(tmpPath, 'w', 0o600);
+        try {
+          writeSync(fd, m.data);
+        } finally {
+          closeSync(fd);
+        }
+      } else {
+        tmpPath = s.uploadPath(m.literal);
+      }
+      return { tmpPath, size: m.size, flags: bits, keywords, internalDate: m.date ? m.date.ms : Date.now() };
+    });
+    if (inputs.length === 1) {
+      const r = account.append(mb.id, inputs[0]);
+      return { code: `APPENDUID ${r.uidValidity} ${r.uid}`, text: 'APPEND completed' };
+    }
+    const r = account.appendMany(mb.id, inputs);
+    const first = r[0].uid;
+    const last = r[r.length - 1].uid;
+    return { code: `APPENDUID ${r[0].uidValidity} ${first === last ? first : `${first}:${last}`}`, text: 'APPEND completed' };
+  },
+});
+
+export const appendCommands = [append];

@@ -1,0 +1,861 @@
+// One account's mailboxes and messages: an SQLite database (schema.ts) plus one file per
+// message (files.ts).
+//
+// Invariants callers rely on:
+// - Every public method is synchronous and is one transaction (BEGIN IMMEDIATE ...
+//   COMMIT); a method that throws changed nothing. Never hold anything across an await.
+// - A write takes one new modseq for everything it changes; writes that change nothing
+//   take none and broadcast nothing.
+// - After a commit, and before the method returns, every listener registered with
+//   subscribeChanges() gets that commit's changes, in commit order. A listener's
+//   exception is logged and swallowed. Listeners may call the store again.
+// - Message files are durable before their rows commit (see files.ts); files of removed
+//   rows are unlinked after the commit.
+// - Mailbox names are normalized (mailboxname.ts) on the way in; lookups of invalid names
+//   just miss.
+// - append()/appendMany() take over their tmp files: when they return or throw, the tmp
+//   files are gone (moved into msg/ or removed).
+//
+// File holds. A session that has a mailbox selected holds it: `holdMailbox(id)`. When
+// messages leave a held mailbox (EXPUNGE, MOVE, DELETE, RENAME of INBOX), each hold
+// remembers their UIDs and keeps their files; `messagePath()` still resolves those UIDs.
+// The session calls `hold.release(uids)` once it has told its client about the
+// expunges, and `hold.close()` when it deselects. A file whose row is gone is unlinked
+// when the last hold on it is released. Files still held at a crash are listed in
+// `file_removal` and unlinked at the next open.
+//
+// Single writer per process: open accounts through registry.ts. Another process may use
+// the same database (busy_timeout), but must not clean up files (holds are per process).
+
+import { Database } from 'bun:sqlite';
+import { join } from 'node:path';
+import { Logger } from '../log.ts';
+import { Buckets, DB_FILE, linkFile, messageFilePath, moveFile, newTmpFile, prepareAccountDirs, removeFile, syncFile, tmpDir } from './files.ts';
+import { isInbox, isInferior, mailboxNameProblem, normalizeMailboxName, normalizeSpecialUse, parentNames } from './mailboxname.ts';
+import { migrate, SCHEMA_VERSION } from './schema.ts';
+import {
+  type AccountOpenOptions, type AppendInput, type AppendResult, type Change, type ChangeListener,
+  type CopyResult, type FlagsMode, type FlagsUpdate, type MailboxCounts, type MailboxInfo, type RecalculatedCounts,
+  type SetFlagsResult, type StoredMessage, StoreError, type StoreErrorCode, SysFlag,
+} from './types.ts';
+
+const ALL_FLAGS = SysFlag.Seen | SysFlag.Answered | SysFlag.Flagged | SysFlag.Deleted | SysFlag.Draft;
+/** flag-keyword = atom (RFC 9051): no atom-specials, no CTL, ASCII only. */
+const KEYWORD_RE = /^[^\x00-\x20\x7f-\uffff(){%*"\\\]]+$/;
+const BUSY_TIMEOUT_MS = 5000;
+
+interface MailboxRow {
+  id: number; name: string; uid_validity: number; uid_next: number; special_use: string;
+  modseq: number; createseq: number; highest_modseq: number;
+  total: number; unseen: number; deleted: number; size: number;
+}
+interface MessageRow { uid: number; flags: number; keywords: string; size: number; internal_date: number; save_date: number; modseq: number }
+/** What a removal needs to know of a message. */
+interface GoneRow { id: number; uid: number; flags: number; size: number }
+interface SourceRow extends GoneRow { keywords: string }
+
+type Counts = { total: number; unseen: number; deleted: number; size: number };
+
+/** Per-transaction state: the modseq (taken on first use), the changes to broadcast,
+ * and what to do after commit or on rollback. */
+class Tx {
+  private m = 0;
+  readonly changes: Change[] = [];
+  readonly afterCommit: Array<() => void> = [];
+  readonly onRollback: Array<() => void> = [];
+  readonly now = Date.now();
+  constructor(private readonly next: () => number) {}
+
+  modseq(): number {
+    if (this.m === 0) this.m = this.next();
+    return this.m;
+  }
+}
+
+/** Files whose message left a mailbox while a session held it. */
+class FileRefs {
+  private refs = new Map<number, { n: number; gone: boolean }>();
+  constructor(private readonly unlink: (messageId: number) => void) {}
+
+  retain(id: number): void {
+    const e = this.refs.get(id);
+    if (e) e.n++;
+    else this.refs.set(id, { n: 1, gone: false });
+  }
+
+  release(id: number): void {
+    const e = this.refs.get(id);
+    if (!e || --e.n > 0) return;
+    this.refs.delete(id);
+    if (e.gone) this.unlink(id);
+  }
+
+  /** The row of `id` is gone: unlink now, or when the last hold is released. */
+  drop(id: number): void {
+    const e = this.refs.get(id);
+    if (e) e.gone = true;
+    else this.unlink(id);
+  }
+}
+
+/** A session's hold on a selected mailbox; see the module header. */
+export class MailboxHold {
+  /** expunged uid -> message id (file) */
+  private pending = new Map<number, number>();
+  private closed = false;
+
+  /** @internal created by Account.holdMailbox */
+  constructor(readonly mailboxId: number, private readonly refs: FileRefs, private readonly onClose: (h: MailboxHold) => void) {}
+
+  /** @internal a message left the mailbox; keep its file. */
+  keep(uid: number, messageId: number): void {
+    if (this.closed || this.pending.has(uid)) return;
+    this.pending.set(uid, messageId);
+    this.refs.retain(messageId);
+  }
+
+  /** The file id of an expunged UID this hold still keeps. */
+  heldFile(uid: number): number | undefined {
+    return this.pending.get(uid);
+  }
+
+  /** The client has been told about these expunged UIDs; their files may go. */
+  release(uids: Iterable<number>): void {
+    for (const uid of uids) {
+      const id = this.pending.get(uid);
+      if (id === undefined) continue;
+      this.pending.delete(uid);
+      this.refs.release(id);
+    }
+  }
+
+  /** Release everything and stop holding (UNSELECT, CLOSE, logout). Idempotent. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.release([...this.pending.keys()]);
+    this.onClose(this);
+  }
+}
+
+function prepareStatements(db: Database) {
+  const q = <R = unknown>(sql: string) => db.prepare<R, any[]>(sql);
+  const inUids = 'uid IN (SELECT value FROM json_each(?))';
+  const msgCols = 'uid, flags, keywords, size, internal_date, save_date, modseq';
+  return {
+    begin: q('BEGIN IMMEDIATE'),
+    commit: q('COMMIT'),
+    rollback: q('ROLLBACK'),
+    accountRow: q<{ modseq: number }>('SELECT modseq FROM account WHERE id = 1'),
+    accountInsert: q('INSERT INTO account (id, modseq, uidvalidity_next, created) VALUES (1, 0, ?, ?)'),
+    nextModseq: q<{ modseq: number }>('UPDATE account SET modseq = modseq + 1 WHERE id = 1 RETURNING modseq'),
+    nextUidValidity: q<{ v: number }>('UPDATE account SET uidvalidity_next = max(uidvalidity_next, ?) + 1 WHERE id = 1 RETURNING uidvalidity_next - 1 AS v'),
+
+    mbAll: q<MailboxRow>('SELECT * FROM mailbox ORDER BY name'),
+    mbByName: q<MailboxRow>('SELECT * FROM mailbox WHERE name = ?'),
+    mbById: q<MailboxRow>('SELECT * FROM mailbox WHERE id = ?'),
+    // Inferiors of X are the names in [X + '/', X + '0'): '0' follows '/' in byte order.
+    mbChildren: q<MailboxRow>('SELECT * FROM mailbox WHERE name > ? || \'/\' AND name < ? || \'0\' ORDER BY name'),
+    mbHasChildren: q('SELECT 1 FROM mailbox WHERE name > ? || \'/\' AND name < ? || \'0\' LIMIT 1'),
+    mbInsert: q<MailboxRow>('INSERT INTO mailbox (name, uid_validity, uid_next, special_use, modseq, createseq, highest_modseq) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING *'),
+    mbRename: q('UPDATE mailbox SET name = ?, modseq = ?2, highest_modseq = ?2 WHERE id = ?'),
+    mbDelete: q('DELETE FROM mailbox WHERE id = ?'),
+    mbAddCounts: q('UPDATE mailbox SET total = total + ?, unseen = unseen + ?, deleted = deleted + ?, size = size + ?, uid_next = max(uid_next, ?), highest_modseq = max(highest_modseq, ?) WHERE id = ?'),
+    mbSetCounts: q('UPDATE mailbox SET total = ?, unseen = ?, deleted = ?, size = ?, uid_next = ?, highest_modseq = ? WHERE id = ?'),
+    mbRecount: q<{ total: number; unseen: number; deleted: number; size: number; max_uid: number; max_modseq: number }>(
+      'SELECT count(*) AS total, ifnull(sum((flags & 1) = 0), 0) AS unseen, ifnull(sum((flags & 8) != 0), 0) AS deleted, ifnull(sum(size), 0) AS size, ifnull(max(uid), 0) AS max_uid, ifnull(max(modseq), 0) AS max_modseq FROM message WHERE mailbox_id = ?'),
+    mbRecountExpunged: q<{ max_uid: number; max_modseq: number }>('SELECT ifnull(max(uid), 0) AS max_uid, ifnull(max(modseq), 0) AS max_modseq FROM expunged WHERE mailbox_id = ?'),
+
+    msgInsert: q<{ id: number }>('INSERT INTO message (mailbox_id, uid, modseq, createseq, flags, keywords, size, internal_date, save_date) VALUES (?, ?, ?3, ?3, ?, ?, ?, ?, ?) RETURNING id'),
+    msgUids: q('SELECT uid FROM message WHERE mailbox_id = ? ORDER BY uid'),
+    msgAll: q<MessageRow>(`SELECT ${msgCols} FROM message WHERE mailbox_id = ? ORDER BY uid`),
+    msgSome: q<MessageRow>(`SELECT ${msgCols} FROM message WHERE mailbox_id = ? AND ${inUids} ORDER BY uid`),
+    msgOne: q<MessageRow>(`SELECT ${msgCols} FROM message WHERE mailbox_id = ? AND uid = ?`),
+    msgFirstUnseen: q<{ uid: number }>('SELECT uid FROM message WHERE mailbox_id = ? AND (flags & 1) = 0 ORDER BY uid LIMIT 1'),
+    msgId: q<{ id: number }>('SELECT id FROM message WHERE mailbox_id = ? AND uid = ?'),
+    msgForFlags: q<{ id: number; uid: number; flags: number; keywords: string; modseq: number }>(`SELECT id, uid, flags, keywords, modseq FROM message WHERE mailbox_id = ? AND ${inUids} ORDER BY uid`),
+    msgSetFlags: q('UPDATE message SET flags = ?, keywords = ?, modseq = ? WHERE id = ?'),
+    msgSources: q<SourceRow>(`SELECT id, uid, flags, keywords, size FROM message WHERE mailbox_id = ? AND ${inUids} ORDER BY uid`),
+    msgAllSources: q<GoneRow>('SELECT id, uid, flags, size FROM message WHERE mailbox_id = ? ORDER BY uid'),
+    msgExpungeAll: q<GoneRow>('DELETE FROM message WHERE mailbox_id = ? AND (flags & 8) != 0 RETURNING id, uid, flags, size'),
+    msgExpungeSome: q<GoneRow>(`DELETE FROM message WHERE mailbox_id = ? AND (flags & 8) != 0 AND ${inUids} RETURNING id, uid, flags, size`),
+    msgDeleteMailbox: q<GoneRow>('DELETE FROM message WHERE mailbox_id = ? RETURNING id, uid, flags, size'),
+    // New UIDs follow source UID order: destination uid = base + rank - 1.
+    msgCopy: q<{ id: number; uid: number }>(`INSERT INTO message (mailbox_id, uid, modseq, createseq, flags, keywords, size, internal_date, save_date, structure)
+      SELECT ?1, ?2 + row_number() OVER (ORDER BY uid) - 1, ?3, ?3, flags, keywords, size, internal_date, ?4, structure
+      FROM message WHERE mailbox_id = ?5 AND uid IN (SELECT value FROM json_each(?6)) RETURNING id, uid`),
+    msgMove: q(`UPDATE message SET mailbox_id = ?1, uid = ?2 + s.rn - 1, modseq = ?3, createseq = ?3, save_date = ?4
+      FROM (SELECT id, row_number() OVER (ORDER BY uid) AS rn FROM message WHERE mailbox_id = ?5 AND uid IN (SELECT value FROM json_each(?6))) AS s
+      WHERE message.id = s.id`),
+    msgMoveAll: q('UPDATE message SET mailbox_id = ? WHERE mailbox_id = ?'),
+
+    tombstones: q('INSERT OR REPLACE INTO expunged (mailbox_id, uid, modseq) SELECT ?, value, ? FROM json_each(?)'),
+    fileRemovalAdd: q('INSERT OR IGNORE INTO file_removal (message_id) SELECT value FROM json_each(?)'),
+    fileRemovalDone: q('DELETE FROM file_removal WHERE message_id IN (SELECT value FROM json_each(?))'),
+    fileRemovalAll: q<{ message_id: number }>('SELECT message_id FROM file_removal'),
+
+    kwAdd: q('INSERT OR IGNORE INTO mailbox_keyword (mailbox_id, keyword) VALUES (?, ?)'),
+    kwList: q<{ keyword: string }>('SELECT keyword FROM mailbox_keyword WHERE mailbox_id = ? ORDER BY keyword'),
+    kwCopyAll: q('INSERT OR IGNORE INTO mailbox_keyword (mailbox_id, keyword) SELECT ?, keyword FROM mailbox_keyword WHERE mailbox_id = ?'),
+
+    subAdd: q('INSERT OR IGNORE INTO subscription (name) VALUES (?)'),
+    subDel: q('DELETE FROM subscription WHERE name = ?'),
+    subAll: q<{ name: string }>('SELECT name FROM subscription'),
+    subRename: q('UPDATE OR REPLACE subscription SET name = ? WHERE name = ?'),
+  };
+}
+
+/** uids as a JSON array for json_each(). */
+function jsonUids(uids: ArrayLike<number>): string {
+  let s = '[';
+  for (let i = 0; i < uids.length; i++) s += (i ? ',' : '') + (uids[i] >>> 0);
+  return s + ']';
+}
+
+function splitKeywords(s: string): string[] {
+  return s === '' ? [] : s.split(' ');
+}
+
+/** Valid keywords, deduplicated case-insensitively (first spelling wins). */
+function checkKeywords(keywords: readonly string[]): string[] {
+  const out: string[] = [];
+  const seen = new Set<string>();
+  for (const k of keywords) {
+    if (!KEYWORD_RE.test(k)) throw new StoreError('CANNOT', `invalid keyword ${JSON.stringify(k)}`);
+    const l = k.toLowerCase();
+    if (!seen.has(l)) {
+      seen.add(l);
+      out.push(k);
+    }
+  }
+  return out;
+}
+
+function applyKeywords(mode: FlagsMode, current: string[], given: string[], givenLower: Set<string>): string[] {
+  if (mode === 'set') return given;
+  if (mode === 'remove') return current.filter((k) => !givenLower.has(k.toLowerCase()));
+  const have = new Set(current.map((k) => k.toLowerCase()));
+  const add = given.filter((k) => !have.has(k.toLowerCase()));
+  return add.length ? current.concat(add) : current;
+}
+
+function sameKeywords(a: string[], b: string[]): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  const la = new Set(a.map((k) => k.toLowerCase()));
+  return b.every((k) => la.has(k.toLowerCase()));
+}
+
+/** UIDs are 32-bit (RFC 9051 §2.3.1.1); a full mailbox needs a new UIDVALIDITY (CLI). */
+function checkUidSpace(mb: MailboxRow, n: number): void {
+  if (mb.uid_next + n - 1 > 0xffffffff) throw new StoreError('LIMIT', 'mailbox has run out of UIDs');
+}
+
+function sumCounts(rows: ReadonlyArray<{ flags: number; size: number }>): Counts {
+  const c = { total: 0, unseen: 0, deleted: 0, size: 0 };
+  for (const r of rows) {
+    c.total++;
+    if (!(r.flags & SysFlag.Seen)) c.unseen++;
+    if (r.flags & SysFlag.Deleted) c.deleted++;
+    c.size += r.size;
+  }
+  return c;
+}
+
+function mailboxInfo(r: MailboxRow): MailboxInfo {
+  return { id: r.id, name: r.name, uidValidity: r.uid_validity, uidNext: r.uid_next, specialUse: splitKeywords(r.special_use), modseq: BigInt(r.modseq) };
+}
+
+function mailboxCounts(r: MailboxRow): MailboxCounts {
+  return { messages: r.total, unseen: r.unseen, deleted: r.deleted, size: r.size, uidNext: r.uid_next, uidValidity: r.uid_validity, highestModseq: BigInt(r.highest_modseq) };
+}
+
+function storedMessage(r: MessageRow): StoredMessage {
+  return { uid: r.uid, flags: r.flags, keywords: splitKeywords(r.keywords), size: r.size, internalDate: r.internal_date, saveDate: r.save_date, modseq: BigInt(r.modseq) };
+}
+
+export class Account {
+  private readonly s: ReturnType<typeof prepareStatements>;
+  private readonly buckets: Buckets;
+  private readonly listeners = new Set<ChangeListener>();
+  private readonly holds = new Map<number, Set<MailboxHold>>();
+  private readonly fileRefs: FileRefs;
+  /** Message ids whose files were unlinked; their file_removal rows go in the next write. */
+  private unlinked: number[] = [];
+  private inWrite = false;
+  private closed = false;
+
+  private constructor(readonly dir: string, readonly name: string, private readonly db: Database, private readonly log: Logger) {
+    this.s = prepareStatements(db);
+    this.buckets = new Buckets(dir);
+    this.fileRefs = new FileRefs((id) => this.unlinkMessageFile(id));
+  }
+
+  /**
+   * Open (creating on first use) the account in `accountDir`: creates msg/ and tmp/,
+   * removes stale uploads, migrates the schema, creates INBOX and the special-use
+   * mailboxes (subscribed) for a new account, and unlinks files left by a crash.
+   */
+  static open(accountDir: string, opts: AccountOpenOptions): Account {
+    const log = (opts.log ?? new Logger('warn')).child({ account: opts.name });
+    const stale = prepareAccountDirs(accountDir);
+    if (stale) log.info('removed stale upload files', { count: stale });
+    const db = new Database(join(accountDir, DB_FILE), { create: true, strict: true });
+    try {
+      db.exec('PRAGMA journal_mode = WAL');
+      db.exec('PRAGMA synchronous = FULL');
+      db.exec('PRAGMA foreign_keys = ON');
+      db.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
+      const from = migrate(db);
+      if (from > 0 && from < SCHEMA_VERSION) log.info('account schema migrated', { from, to: SCHEMA_VERSION });
+      const a = new Account(accountDir, opts.name, db, log);
+      a.initialize(opts);
+      a.removeLeftoverFiles();
+      return a;
+    } catch (e) {
+      db.close();
+      throw e;
+    }
+  }
+
+  private initialize(opts: AccountOpenOptions): void {
+    if (this.s.accountRow.get()) return;
+    const d = opts.defaultMailboxes;
+    this.write((tx) => {
+      if (this.s.accountRow.get()) return;
+      this.s.accountInsert.run(Math.floor(tx.now / 1000), tx.now);
+      this.createWithParents(tx, 'INBOX', [], true);
+      const defaults: Array<[string, string]> = [[d.drafts, '\\Drafts'], [d.sent, '\\Sent'], [d.archive, '\\Archive'], [d.junk, '\\Junk'], [d.trash, '\\Trash']];
+      for (const [name, use] of defaults) this.createWithParents(tx, this.validName(name), [use], true);
+    });
+    this.log.info('account created');
+  }
+
+  private removeLeftoverFiles(): void {
+    const ids = this.s.fileRemovalAll.all().map((r) => r.message_id);
+    if (!ids.length) return;
+    for (const id of ids) removeFile(messageFilePath(this.dir, id));
+    this.write(() => this.s.fileRemovalDone.run(JSON.stringify(ids)));
+    this.log.info('removed files of messages removed before a restart', { count: ids.length });
+  }
+
+  /** Unlinks files still held, and closes the database. Listeners are dropped. */
+  close(): void {
+    if (this.closed) return;
+    for (const set of [...this.holds.values()]) for (const h of [...set]) h.close();
+    this.listeners.clear();
+    this.closed = true;
+    this.db.close();
+  }
+
+  get tmpDir(): string {
+    return tmpDir(this.dir);
+  }
+
+  /** A fresh path in tmp/ for an upload in progress (not created); pass it to append(). */
+  newTmpFile(): string {
+    return newTmpFile(this.dir);
+  }
+
+  // ---- transactions and broadcast ----
+
+  private write<T>(fn: (tx: Tx) => T): T {
+    if (this.closed) throw new StoreError('SERVERBUG', 'account is closed');
+    if (this.inWrite) throw new StoreError('SERVERBUG', 'nested store write');
+    const tx = new Tx(() => this.s.nextModseq.get()!.modseq);
+    const purged = this.unlinked.length;
+    let result: T;
+    this.inWrite = true;
+    try {
+      this.s.begin.run();
+      try {
+        if (purged) this.s.fileRemovalDone.run(JSON.stringify(this.unlinked.slice(0, purged)));
+        result = fn(tx);
+        this.s.commit.run();
+      } catch (e) {
+        if (this.db.inTransaction) this.s.rollback.run();
+        for (const f of tx.onRollback) {
+          try {
+            f();
+          } catch (e2) {
+            this.log.error('cleanup after rollback failed', { err: String(e2) });
+          }
+        }
+        throw e;
+      }
+    } finally {
+      this.inWrite = false;
+    }
+    this.unlinked.splice(0, purged);
+    for (const f of tx.afterCommit) {
+      try {
+        f();
+      } catch (e) {
+        this.log.error('work after commit failed', { err: String(e) });
+      }
+    }
+    this.emit(tx.changes);
+    return result;
+  }
+
+  private emit(changes: readonly Change[]): void {
+    if (!changes.length) return;
+    for (const l of [...this.listeners]) {
+      try {
+        l(changes);
+      } catch (e) {
+        this.log.error('change listener failed', { err: String(e), stack: (e as Error)?.stack });
+      }
+    }
+  }
+
+  /** Call `listener` with the changes of every later commit. Returns the unsubscribe function. */
+  subscribeChanges(listener: ChangeListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  // ---- mailboxes ----
+
+  private validName(name: string): string {
+    const n = normalizeMailboxName(name);
+    const problem = mailboxNameProblem(n);
+    if (problem) throw new StoreError('CANNOT', problem);
+    return n;
+  }
+
+  private row(mailboxId: number, missing: StoreErrorCode): MailboxRow {
+    const r = this.s.mbById.get(mailboxId);
+    if (!r) throw new StoreError(missing, 'mailbox does not exist');
+    return r;
+  }
+
+  mailboxes(): MailboxInfo[] {
+    return this.s.mbAll.all().map(mailboxInfo);
+  }
+
+  findMailbox(name: string): MailboxInfo | null {
+    const r = this.s.mbByName.get(normalizeMailboxName(name));
+    return r ? mailboxInfo(r) : null;
+  }
+
+  /** The mailbox, or StoreError(opts.missing): TRYCREATE for APPEND/COPY/MOVE targets,
+   * NONEXISTENT for SELECT/STATUS and the like. */
+  mailboxByName(name: string, opts: { missing: 'TRYCREATE' | 'NONEXISTENT' }): MailboxInfo {
+    const m = this.findMailbox(name);
+    if (!m) throw new StoreError(opts.missing, 'mailbox does not exist');
+    return m;
+  }
+
+  mailboxById(id: number): MailboxInfo | null {
+    const r = this.s.mbById.get(id);
+    return r ? mailboxInfo(r) : null;
+  }
+
+  private insertMailbox(tx: Tx, name: string, specialUse: string[], subscribe: boolean, uidNext = 1): MailboxRow {
+    const m = tx.modseq();
+    const uv = this.s.nextUidValidity.get(Math.floor(tx.now / 1000))!.v;
+    if (uv > 0xffffffff) throw new StoreError('SERVERBUG', 'uidvalidity space exhausted');
+    const r = this.s.mbInsert.get(name, uv, uidNext, specialUse.join(' '), m, m, m)!;
+    tx.changes.push({ kind: 'mailbox-created', mailboxId: r.id, name });
+    if (subscribe && this.s.subAdd.run(name).changes) tx.changes.push({ kind: 'subscription', name, subscribed: true });
+    return r;
+  }
+
+  /** Create the missing ancestors of `name`, outermost first. */
+  private createParents(tx: Tx, name: string): void {
+    for (const p of parentNames(name)) {
+      if (!this.s.mbByName.get(p)) this.insertMailbox(tx, p, [], false);
+    }
+  }
+
+  private createWithParents(tx: Tx, name: string, specialUse: string[], subscribe: boolean): MailboxRow {
+    if (this.s.mbByName.get(name)) throw new StoreError('ALREADYEXISTS', 'mailbox already exists');
+    this.createParents(tx, name);
+    return this.insertMailbox(tx, name, specialUse, subscribe);
+  }
+
+  /**
+   * CREATE (RFC 9051 §6.3.4, RFC 6154 §3): creates missing parents too. The protocol
+   * layer strips the one trailing separator a client may send. Errors: CANNOT (invalid
+   * name), USEATTR (special-use other than \All \Archive \Drafts \Flagged \Junk \Sent
+   * \Trash), ALREADYEXISTS.
+   */
+  createMailbox(name: string, opts: { specialUse?: string[]; subscribe?: boolean } = {}): MailboxInfo {
+    const n = this.validName(name);
+    const uses = normalizeSpecialUse(opts.specialUse ?? []);
+    if (!uses) throw new StoreError('USEATTR', 'unsupported special-use attribute');
+    return mailboxInfo(this.write((tx) => this.createWithParents(tx, n, uses, opts.subscribe ?? false)));
+  }
+
+  /**
+   * DELETE (RFC 9051 §6.3.5): INBOX cannot be deleted (CANNOT); a mailbox with inferior
+   * names is refused (HASCHILDREN), like Dovecot, instead of becoming \Noselect. Its
+   * messages go (files unlinked after commit, or when released by holds); its
+   * subscription stays.
+   */
+  deleteMailbox(name: string): void {
+    const n = normalizeMailboxName(name);
+    if (isInbox(n)) throw new StoreError('CANNOT', 'INBOX cannot be deleted');
+    this.write((tx) => {
+      const mb = this.s.mbByName.get(n);
+      if (!mb) throw new StoreError('NONEXISTENT', 'mailbox does not exist');
+      if (this.s.mbHasChildren.get(n, n)) throw new StoreError('HASCHILDREN', 'mailbox has children, delete them first');
+      const gone = this.s.msgDeleteMailbox.all(mb.id);
+      this.forgetFiles(tx, mb.id, gone, true);
+      this.s.mbDelete.run(mb.id);
+      tx.changes.push({ kind: 'mailbox-deleted', mailboxId: mb.id, name: n });
+    });
+  }
+
+  /**
+   * RENAME (RFC 9051 §6.3.6): renames inferiors and subscriptions along; creates missing
+   * parents of the new name; the mailbox keeps its id and UIDVALIDITY. Renaming INBOX
+   * moves its messages into a new mailbox (new UIDVALIDITY, same UIDs) and leaves INBOX
+   * empty, with its children in place. Errors: NONEXISTENT, ALREADYEXISTS, CANNOT (invalid
+   * name, or a new name below the old one). Returns the mailbox under its new name.
+   */
+  renameMailbox(from: string, to: string): MailboxInfo {
+    const f = normalizeMailboxName(from);
+    const t = this.validName(to);
+    return mailboxInfo(this.write((tx) => {
+      const src = this.s.mbByName.get(f);
+      if (!src) throw new StoreError('NONEXISTENT', 'mailbox does not exist');
+      if (this.s.mbByName.get(t)) throw new StoreError('ALREADYEXISTS', 'mailbox already exists');
+      const inbox = isInbox(f);
+      if (!inbox && isInferior(t, f)) throw new StoreError('CANNOT', 'cannot rename a mailbox to below itself');
+      this.createParents(tx, t);
+      if (inbox) return this.renameInbox(tx, src, t);
+      const m = tx.modseq();
+      const moves: Array<[MailboxRow, string]> = [[src, t]];
+      for (const c of this.s.mbChildren.all(f, f)) moves.push([c, t + c.name.slice(f.length)]);
+      for (const [mb, newName] of moves) {
+        if (mb !== src) {
+          const problem = mailboxNameProblem(newName);
+          if (problem) throw new StoreError('CANNOT', problem);
+          if (this.s.mbByName.get(newName)) throw new StoreError('ALREADYEXISTS', `mailbox ${newName} already exists`);
+        }
+        this.s.mbRename.run(newName, m, mb.id);
+        this.s.subRename.run(newName, mb.name);
+        tx.changes.push({ kind: 'mailbox-renamed', mailboxId: mb.id, oldName: mb.name, newName });
+      }
+      return this.s.mbById.get(src.id)!;
+    }));
+  }
+
+  private renameInbox(tx: Tx, inbox: MailboxRow, to: string): MailboxRow {
+    const dst = this.insertMailbox(tx, to, [], false, inbox.uid_next);
+    const rows = this.s.msgAllSources.all(inbox.id);
+    this.s.msgMoveAll.run(dst.id, inbox.id);
+    this.s.kwCopyAll.run(dst.id, inbox.id);
+    const c = sumCounts(rows);
+    this.s.mbAddCounts.run(c.total, c.unseen, c.deleted, c.size, inbox.uid_next, tx.modseq(), dst.id);
+    if (rows.length) this.removedFromMailbox(tx, inbox.id, rows, false);
+    return this.s.mbById.get(dst.id)!;
+  }
+
+  subscribe(name: string): boolean {
+    const n = this.validName(name);
+    return this.write((tx) => {
+      const changed = this.s.subAdd.run(n).changes > 0;
+      if (changed) tx.changes.push({ kind: 'subscription', name: n, subscribed: true });
+      return changed;
+    });
+  }
+
+  unsubscribe(name: string): boolean {
+    const n = normalizeMailboxName(name);
+    return this.write((tx) => {
+      const changed = this.s.subDel.run(n).changes > 0;
+      if (changed) tx.changes.push({ kind: 'subscription', name: n, subscribed: false });
+      return changed;
+    });
+  }
+
+  subscriptions(): Set<string> {
+    return new Set(this.s.subAll.all().map((r) => r.name));
+  }
+
+  /** Keywords ever used in the mailbox, sorted case-insensitively. */
+  keywords(mailboxId: number): string[] {
+    return this.s.kwList.all(mailboxId).map((r) => r.keyword);
+  }
+
+  // ---- counts ----
+
+  /** STATUS material, from the incrementally kept counts. */
+  counts(mailboxId: number): MailboxCounts {
+    return mailboxCounts(this.row(mailboxId, 'NONEXISTENT'));
+  }
+
+  /**
+   * Recompute counts, UIDNEXT (never lowered) and HIGHESTMODSEQ of one or all mailboxes
+   * from their rows, store them, and report before and after (for the CLI and tests).
+   */
+  recalculateCounts(mailboxId?: number): RecalculatedCounts[] {
+    return this.write(() => {
+      const rows = mailboxId === undefined ? this.s.mbAll.all() : [this.row(mailboxId, 'NONEXISTENT')];
+      return rows.map((mb) => {
+        const r = this.s.mbRecount.get(mb.id)!;
+        const x = this.s.mbRecountExpunged.get(mb.id)!;
+        const uidNext = Math.max(mb.uid_next, r.max_uid + 1, x.max_uid + 1);
+        const highest = Math.max(mb.createseq, mb.modseq, r.max_modseq, x.max_modseq);
+        const after: MailboxRow = { ...mb, total: r.total, unseen: r.unseen, deleted: r.deleted, size: r.size, uid_next: uidNext, highest_modseq: highest };
+        const wrong = (['total', 'unseen', 'deleted', 'size', 'uid_next', 'highest_modseq'] as const).some((k) => mb[k] !== after[k]);
+        if (wrong) {
+          this.s.mbSetCounts.run(r.total, r.unseen, r.deleted, r.size, uidNext, highest, mb.id);
+          this.log.warn('mailbox counts were wrong', { mailbox: mb.name });
+        }
+        return { mailboxId: mb.id, name: mb.name, before: mailboxCounts(mb), after: mailboxCounts(after) };
+      });
+    });
+  }
+
+  // ---- messages ----
+
+  /**
+   * Append one message. The tmp file is synced, moved to msg/, its directory synced,
+   * then the row commits. Errors: TRYCREATE (mailbox gone), CANNOT (bad keyword).
+   */
+  append(mailboxId: number, input: AppendInput): AppendResult {
+    return this.appendMany(mailboxId, [input])[0];
+  }
+
+  /** MULTIAPPEND: all messages or none, in one transaction; results in input order. */
+  appendMany(mailboxId: number, inputs: readonly AppendInput[]): AppendResult[] {
+    const pending = new Set(inputs.map((i) => i.tmpPath));
+    try {
+      const kws = inputs.map((i) => checkKeywords(i.keywords));
+      for (const i of inputs) {
+        const size = syncFile(i.tmpPath);
+        if (size !== i.size) throw new StoreError('SERVERBUG', `message file has ${size} bytes, expected ${i.size}`);
+      }
+      return this.write((tx) => {
+        const mb = this.row(mailboxId, 'TRYCREATE');
+        if (!inputs.length) return [];
+        checkUidSpace(mb, inputs.length);
+        const m = tx.modseq();
+        const dirty = new Set<string>();
+        const out: AppendResult[] = [];
+        const used = new Set<string>();
+        const flags = inputs.map((inp) => inp.flags & ALL_FLAGS);
+        inputs.forEach((inp, i) => {
+          const uid = mb.uid_next + i;
+          const id = this.s.msgInsert.get(mailboxId, uid, m, flags[i], kws[i].join(' '), inp.size, inp.internalDate ?? tx.now, tx.now)!.id;
+          const dest = this.buckets.prepare(id, dirty);
+          moveFile(inp.tmpPath, dest);
+          pending.delete(inp.tmpPath);
+          tx.onRollback.push(() => removeFile(dest));
+          out.push({ uid, uidValidity: mb.uid_validity, modseq: BigInt(m) });
+          for (const k of kws[i]) used.add(k);
+          tx.changes.push({ kind: 'added', mailboxId, uid, flags: flags[i], keywords: kws[i], modseq: BigInt(m) });
+        });
+        Buckets.syncDirty(dirty);
+        const c = sumCounts(inputs.map((inp, i) => ({ flags: flags[i], size: inp.size })));
+        this.s.mbAddCounts.run(c.total, c.unseen, c.deleted, c.size, mb.uid_next + inputs.length, m, mailboxId);
+        for (const k of used) this.s.kwAdd.run(mailboxId, k);
+        return out;
+      });
+    } finally {
+      for (const p of pending) removeFile(p);
+    }
+  }
+
+  /** All UIDs of the mailbox, ascending. */
+  uids(mailboxId: number): Uint32Array {
+    const rows = this.s.msgUids.values(mailboxId);
+    const out = new Uint32Array(rows.length);
+    for (let i = 0; i < rows.length; i++) out[i] = rows[i][0] as number;
+    return out;
+  }
+
+  /** Messages by UID (all when `uids` is omitted), ascending; missing UIDs are skipped. */
+  messages(mailboxId: number, uids?: ArrayLike<number>): StoredMessage[] {
+    const rows = uids === undefined ? this.s.msgAll.all(mailboxId) : this.s.msgSome.all(mailboxId, jsonUids(uids));
+    return rows.map(storedMessage);
+  }
+
+  /** Lowest UID without \Seen (IMAP4rev1 SELECT's UNSEEN), or null. */
+  firstUnseenUid(mailboxId: number): number | null {
+    return this.s.msgFirstUnseen.get(mailboxId)?.uid ?? null;
+  }
+
+  message(mailboxId: number, uid: number): StoredMessage | null {
+    const r = this.s.msgOne.get(mailboxId, uid);
+    return r ? storedMessage(r) : null;
+  }
+
+  /** Path of the message's file, also for an expunged UID a hold still keeps.
+   * NONEXISTENT otherwise. */
+  messagePath(mailboxId: number, uid: number): string {
+    const r = this.s.msgId.get(mailboxId, uid);
+    if (r) return messageFilePath(this.dir, r.id);
+    for (const h of this.holds.get(mailboxId) ?? []) {
+      const id = h.heldFile(uid);
+      if (id !== undefined) return messageFilePath(this.dir, id);
+    }
+    throw new StoreError('NONEXISTENT', 'no such message');
+  }
+
+  /**
+   * STORE (RFC 9051 §6.4.6, RFC 7162 §3.2). Messages whose flags and keywords end up
+   * unchanged get no new modseq and are not returned; with `unchangedSince`, messages
+   * with a higher modseq are left alone and listed in `result.modified`.
+   */
+  setFlags(mailboxId: number, uids: readonly number[], mode: FlagsMode, flags: number, keywords: readonly string[], opts: { unchangedSince?: bigint } = {}): SetFlagsResult {
+    const kws = checkKeywords(keywords);
+    const kwLower = new Set(kws.map((k) => k.toLowerCase()));
+    const mask = flags & ALL_FLAGS;
+    const since = opts.unchangedSince === undefined ? null : Number(opts.unchangedSince);
+    const out = [] as FlagsUpdate[] as SetFlagsResult;
+    out.modified = [];
+    if (!uids.length) return out;
+    return this.write((tx) => {
+      this.row(mailboxId, 'NONEXISTENT');
+      let dUnseen = 0;
+      let dDeleted = 0;
+      for (const r of this.s.msgForFlags.all(mailboxId, jsonUids(uids))) {
+        if (since !== null && r.modseq > since) {
+          out.modified.push(r.uid);
+          continue;
+        }
+        const nf = mode === 'set' ? mask : mode === 'add' ? r.flags | mask : r.flags & ~mask;
+        const ok = splitKeywords(r.keywords);
+        const nk = applyKeywords(mode, ok, kws, kwLower);
+        if (nf === r.flags && sameKeywords(ok, nk)) continue;
+        const m = tx.modseq();
+        this.s.msgSetFlags.run(nf, nk.join(' '), m, r.id);
+        dUnseen += (r.flags & SysFlag.Seen ? 1 : 0) - (nf & SysFlag.Seen ? 1 : 0);
+        dDeleted += (nf & SysFlag.Deleted ? 1 : 0) - (r.flags & SysFlag.Deleted ? 1 : 0);
+        out.push({ uid: r.uid, flags: nf, keywords: nk, modseq: BigInt(m) });
+        tx.changes.push({ kind: 'flags', mailboxId, uid: r.uid, flags: nf, keywords: nk, modseq: BigInt(m) });
+      }
+      if (out.length) {
+        this.s.mbAddCounts.run(0, dUnseen, dDeleted, 0, 0, tx.modseq(), mailboxId);
+        if (mode !== 'remove') for (const k of kws) this.s.kwAdd.run(mailboxId, k);
+      }
+      return out;
+    });
+  }
+
+  /**
+   * EXPUNGE / UID EXPUNGE (RFC 9051 §6.4.3, §6.4.9): removes the messages with \Deleted,
+   * only among `uids` when given. Leaves tombstones; returns the UIDs, ascending.
+   */
+  expunge(mailboxId: number, uids?: readonly number[]): number[] {
+    if (uids && !uids.length) return [];
+    return this.write((tx) => {
+      this.row(mailboxId, 'NONEXISTENT');
+      const gone = uids ? this.s.msgExpungeSome.all(mailboxId, jsonUids(uids)) : this.s.msgExpungeAll.all(mailboxId);
+      if (!gone.length) return [];
+      gone.sort((a, b) => a.uid - b.uid);
+      this.removedFromMailbox(tx, mailboxId, gone, true);
+      return gone.map((g) => g.uid);
+    });
+  }
+
+  /** COPY (RFC 9051 §6.4.7): new rows and hard-linked files; flags and keywords kept. */
+  copy(fromMailboxId: number, uids: readonly number[], toMailboxId: number): CopyResult {
+    return this.write((tx) => {
+      this.row(fromMailboxId, 'NONEXISTENT');
+      const dst = this.row(toMailboxId, 'TRYCREATE');
+      const rows = uids.length ? this.s.msgSources.all(fromMailboxId, jsonUids(uids)) : [];
+      if (!rows.length) return { uidValidity: dst.uid_validity, pairs: [] };
+      checkUidSpace(dst, rows.length);
+      const m = tx.modseq();
+      const base = dst.uid_next;
+      const added = this.s.msgCopy.all(toMailboxId, base, m, tx.now, fromMailboxId, jsonUids(rows.map((r) => r.uid)));
+      const dirty = new Set<string>();
+      for (const a of added) {
+        const from = messageFilePath(this.dir, rows[a.uid - base].id);
+        const dest = this.buckets.prepare(a.id, dirty);
+        linkFile(from, dest);
+        tx.onRollback.push(() => removeFile(dest));
+      }
+      Buckets.syncDirty(dirty);
+      return { uidValidity: dst.uid_validity, pairs: this.addedToMailbox(tx, toMailboxId, rows, base) };
+    });
+  }
+
+  /** MOVE (RFC 6851): the rows change mailbox and UID (files stay); the source keeps
+   * tombstones. Moving into the same mailbox is refused (CANNOT). */
+  move(fromMailboxId: number, uids: readonly number[], toMailboxId: number): CopyResult {
+    if (fromMailboxId === toMailboxId) throw new StoreError('CANNOT', 'source and destination are the same mailbox');
+    return this.write((tx) => {
+      this.row(fromMailboxId, 'NONEXISTENT');
+      const dst = this.row(toMailboxId, 'TRYCREATE');
+      const rows = uids.length ? this.s.msgSources.all(fromMailboxId, jsonUids(uids)) : [];
+      if (!rows.length) return { uidValidity: dst.uid_validity, pairs: [] };
+      checkUidSpace(dst, rows.length);
+      const m = tx.modseq();
+      const base = dst.uid_next;
+      this.s.msgMove.run(toMailboxId, base, m, tx.now, fromMailboxId, jsonUids(rows.map((r) => r.uid)));
+      const pairs = this.addedToMailbox(tx, toMailboxId, rows, base);
+      this.removedFromMailbox(tx, fromMailboxId, rows, false);
+      return { uidValidity: dst.uid_validity, pairs };
+    });
+  }
+
+  /** Counts, keywords and changes for `rows` (ascending source UIDs) now at UIDs base... */
+  private addedToMailbox(tx: Tx, mailboxId: number, rows: SourceRow[], base: number): Array<[number, number]> {
+    const m = tx.modseq();
+    const c = sumCounts(rows);
+    this.s.mbAddCounts.run(c.total, c.unseen, c.deleted, c.size, base + rows.length, m, mailboxId);
+    const used = new Set<string>();
+    const pairs: Array<[number, number]> = [];
+    rows.forEach((r, i) => {
+      const keywords = splitKeywords(r.keywords);
+      for (const k of keywords) used.add(k);
+      pairs.push([r.uid, base + i]);
+      tx.changes.push({ kind: 'added', mailboxId, uid: base + i, flags: r.flags, keywords, modseq: BigInt(m) });
+    });
+    for (const k of used) this.s.kwAdd.run(mailboxId, k);
+    return pairs;
+  }
+
+  /** Tombstones, counts, holds, file removal and the change for messages (ascending UIDs)
+   * that left a mailbox. `rowsDeleted`: their rows are gone, so are their files. */
+  private removedFromMailbox(tx: Tx, mailboxId: number, gone: GoneRow[], rowsDeleted: boolean): void {
+    const m = tx.modseq();
+    const uids = gone.map((g) => g.uid);
+    this.s.tombstones.run(mailboxId, m, JSON.stringify(uids));
+    const c = sumCounts(gone);
+    this.s.mbAddCounts.run(-c.total, -c.unseen, -c.deleted, -c.size, 0, m, mailboxId);
+    this.forgetFiles(tx, mailboxId, gone, rowsDeleted);
+    tx.changes.push({ kind: 'expunged', mailboxId, uids, modseq: BigInt(m) });
+  }
+
+  /** After commit: holds of the mailbox keep the files of `gone`; files of deleted rows
+   * are unlinked unless held (and listed in file_removal until then). */
+  private forgetFiles(tx: Tx, mailboxId: number, gone: GoneRow[], rowsDeleted: boolean): void {
+    if (!gone.length) return;
+    if (rowsDeleted) this.s.fileRemovalAdd.run(JSON.stringify(gone.map((g) => g.id)));
+    tx.afterCommit.push(() => {
+      for (const h of this.holds.get(mailboxId) ?? []) for (const g of gone) h.keep(g.uid, g.id);
+      if (rowsDeleted) for (const g of gone) this.fileRefs.drop(g.id);
+    });
+  }
+
+  private unlinkMessageFile(id: number): void {
+    try {
+      removeFile(messageFilePath(this.dir, id));
+      this.unlinked.push(id);
+    } catch (e) {
+      this.log.error('removing message file failed', { id, err: String(e) });
+    }
+  }
+
+  // ---- holds ----
+
+  /** Hold a mailbox while a session has it selected; see the module header. */
+  holdMailbox(mailboxId: number): MailboxHold {
+    let set = this.holds.get(mailboxId);
+    if (!set) this.holds.set(mailboxId, (set = new Set()));
+    const h = new MailboxHold(mailboxId, this.fileRefs, (x) => {
+      set.delete(x);
+      if (!set.size && this.holds.get(mailboxId) === set) this.holds.delete(mailboxId);
+    });
+    set.add(h);
+    return h;
+  }
+}

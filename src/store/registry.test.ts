@@ -1,0 +1,44 @@
+import { afterEach, beforeEach, expect, test } from 'bun:test';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { AccountRegistry } from './registry.ts';
+import { StoreError } from './types.ts';
+
+const mailboxes = { drafts: 'Drafts', sent: 'Sent', archive: 'Archive', junk: 'Junk', trash: 'Trash' };
+let dir: string;
+let reg: AccountRegistry;
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'postern-registry-'));
+  reg = new AccountRegistry({ serverDb: { accountDir: (name) => join(dir, name) }, config: { mailboxes } });
+});
+afterEach(() => {
+  reg.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test('sessions of one account share one Account; the last release closes it', () => {
+  const a1 = reg.acquire('mjl@example.org');
+  const a2 = reg.acquire('mjl@example.org');
+  const b = reg.acquire('other@example.org');
+  expect(a2).toBe(a1);
+  expect(b).not.toBe(a1);
+  expect(reg.size).toBe(2);
+  reg.release(a1);
+  expect(a1.mailboxes().length).toBe(6);
+  reg.release(a2);
+  expect(reg.size).toBe(1);
+  expect(() => a1.createMailbox('x')).toThrow(StoreError);
+  expect(() => reg.release(a1)).toThrow();
+  const again = reg.acquire('mjl@example.org');
+  expect(again).not.toBe(a1);
+  expect(again.findMailbox('Sent')).not.toBeNull();
+});
+
+test('close() closes every account', () => {
+  const a = reg.acquire('mjl@example.org');
+  reg.close();
+  expect(reg.size).toBe(0);
+  expect(() => a.subscribe('x')).toThrow(StoreError);
+});
