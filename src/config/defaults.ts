@@ -1,5 +1,5 @@
 // Default values of every config key, in one place: the schema takes its defaults from
-// here, and so does defaultConfig(). README-config.md documents the same numbers.
+// here, and so does defaultConfig(). README.md documents the same numbers.
 //
 // No runtime import of schema.ts (it imports this module).
 
@@ -20,6 +20,7 @@ export const DEFAULTS = {
   limits: {
     append_max_bytes: 104857600,
     idle_timeout_seconds: 1800,
+    idle_keepalive_seconds: 120,
     login_timeout_seconds: 60,
     max_connections_per_ip: 100,
   },

@@ -60,7 +60,7 @@ trash = "Papierkorb"
     expect(c.log_level).toBe('debug');
     expect(c.listeners[0].address).toBe('::');
     expect(c.auth).toEqual({ plaintext_without_tls: 'never', failed_login_delay_ms: 10, failed_login_delay_max_ms: 20 });
-    expect(c.limits).toEqual({ append_max_bytes: 1, idle_timeout_seconds: 2, login_timeout_seconds: 3, max_connections_per_ip: 0 });
+    expect(c.limits).toEqual({ append_max_bytes: 1, idle_timeout_seconds: 2, idle_keepalive_seconds: 120, login_timeout_seconds: 3, max_connections_per_ip: 0 });
     expect(c.mailboxes.drafts).toBe('Entwürfe');
   });
 
@@ -156,8 +156,8 @@ describe('writing', () => {
     expect<number>(DEFAULTS.limits.append_max_bytes).toBe(100 * 1024 * 1024);
   });
 
-  test('README-config.md documents every key with its default', () => {
-    const doc = readFileSync(join(import.meta.dir, 'README-config.md'), 'utf8');
+  test('README.md documents every config key with its default', () => {
+    const doc = readFileSync(join(import.meta.dir, '../../README.md'), 'utf8');
     const walk = (s: TSchema, prefix: string): void => {
       for (const [k, p] of Object.entries(s.properties as Record<string, TSchema>)) {
         const sub = p.type === 'array' ? p.items : p;
@@ -167,7 +167,7 @@ describe('writing', () => {
           continue;
         }
         const row = doc.split('\n').find((l) => l.startsWith(`| \`${k}\` |`));
-        expect(row, `${prefix}.${k} in README-config.md`).toBeDefined();
+        expect(row, `${prefix}.${k} in README.md`).toBeDefined();
         if (p.default !== undefined) expect(row).toContain(`| \`${JSON.stringify(p.default)}\``);
       }
     };

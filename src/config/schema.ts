@@ -38,6 +38,7 @@ export const AuthSchema = Type.Object({
 export const LimitsSchema = Type.Object({
   append_max_bytes: Count('Largest message APPEND accepts (announced as APPENDLIMIT).', DEFAULTS.limits.append_max_bytes, 1),
   idle_timeout_seconds: Count('Close an authenticated connection after this long without a command (IDLE included).', DEFAULTS.limits.idle_timeout_seconds, 1),
+  idle_keepalive_seconds: Count('Interval of the `* OK Still here` keep-alive sent during IDLE.', DEFAULTS.limits.idle_keepalive_seconds, 1),
   login_timeout_seconds: Count('Close a connection that has not logged in after this long.', DEFAULTS.limits.login_timeout_seconds, 1),
   max_connections_per_ip: Count('Open connections allowed from one IP address; 0 means no limit.', DEFAULTS.limits.max_connections_per_ip),
 }, { additionalProperties: false, default: {}, description: 'Limits.' });

@@ -81,6 +81,8 @@ export interface TestServer {
   logs(): string[];
   /** Throw if the server logged a SERVERBUG or exited on its own since the last check. */
   assertHealthy(): void;
+  /** The SERVERBUG lines logged since the last check, taken so that they do not fail the test. */
+  takeServerBugs(): string[];
   /** SIGKILL, no cleanup; the data directory stays. */
   kill9(): Promise<void>;
   /** Start again on the same config (new ports; after kill9 or stop). */
@@ -291,6 +293,12 @@ export async function startServer(opts: ServerOptions = {}): Promise<TestServer>
     proc = null;
   }
 
+  function takeServerBugs(): string[] {
+    const fresh = logs.slice(checked);
+    checked = logs.length;
+    return fresh.filter((l) => SERVERBUG.test(l));
+  }
+
   function assertHealthy(): void {
     const fresh = logs.slice(checked);
     checked = logs.length;
@@ -354,6 +362,7 @@ export async function startServer(opts: ServerOptions = {}): Promise<TestServer>
     cli: (args) => run([...args, '--config', configPath]),
     logs: () => [...logs],
     assertHealthy,
+    takeServerBugs,
     async kill9() {
       for (const c of clients.splice(0)) c.close();
       await halt('SIGKILL');

@@ -33,7 +33,7 @@ export async function serve(config: Config, log: Logger): Promise<RunningServer>
     accounts,
     limiter: new LoginLimiter(config.auth.failed_login_delay_ms, config.auth.failed_login_delay_max_ms),
     sessions: new Set(),
-    keepaliveMs: 2 * 60 * 1000,
+    keepaliveMs: config.limits.idle_keepalive_seconds * 1000,
     version: pkg.version,
     nextCid: () => ++cid,
   };

@@ -79,8 +79,8 @@ export class Session {
   private pendingOverflow = false;
   private unsubscribe: (() => void) | null = null;
   /** Streamed APPEND literals of the current command, by literal index. */
-  private uploads = new Map<number, { path: string; fd: number }>();
-  private currentUpload: { path: string; fd: number } | null = null;
+  private uploads = new Map<number, Upload>();
+  private currentUpload: Upload | null = null;
   private commandStarted = 0;
   /** Close once the current command's tagged answer is written (LOGOUT, a deleted selected mailbox). */
   private closeAfterCommand = false;
@@ -253,15 +253,26 @@ export class Session {
   /** Check a literal before `+` is sent: limits, and for APPEND the destination and size. */
   private onLiteral(ev: Extract<ParseEvent, { kind: 'literal' }>): void {
     if (ev.appendMailbox !== null) {
-      const reason = this.checkAppendLiteral(ev.appendMailbox, ev.size);
-      if (reason) {
-        this.parser.rejectLiteral(reason.code, reason.message, reason.status === 'BAD' ? 'BAD' : 'NO');
+      let upload: Upload;
+      try {
+        const reason = this.checkAppendLiteral(ev.appendMailbox, ev.size);
+        if (reason) {
+          this.parser.rejectLiteral(reason.code, reason.message, reason.status === 'BAD' ? 'BAD' : 'NO');
+          return;
+        }
+        upload = this.newUpload();
+      } catch (err) {
+        this.logBug('append literal', err);
+        this.parser.rejectLiteral('SERVERBUG', `internal error (cid ${this.cid})`);
         return;
       }
-      if (!this.parser.acceptLiteral('stream')) return;
-      const { path, fd } = this.newUpload();
-      this.currentUpload = { path, fd };
-      this.uploads.set(ev.index, this.currentUpload);
+      if (!this.parser.acceptLiteral('stream')) {
+        closeSync(upload.fd);
+        unlinkQuietly(upload.path);
+        return;
+      }
+      this.currentUpload = upload;
+      this.uploads.set(ev.index, upload);
     } else if (!this.parser.acceptLiteral('buffer')) {
       return;
     }
@@ -285,16 +296,23 @@ export class Session {
     return null;
   }
 
-  private newUpload(): { path: string; fd: number } {
+  private newUpload(): Upload {
     const path = this.account.newTmpFile();
-    return { path, fd: openSync(path, 'w', 0o600) };
+    return { path, fd: openSync(path, 'w', 0o600), error: null };
   }
 
   private onLiteralData(data: Uint8Array, done: boolean): void {
     const up = this.currentUpload;
     if (!up) return;
-    let off = 0;
-    while (off < data.length) off += writeSync(up.fd, data, off, data.length - off);
+    // After a write error the rest of the literal is read and dropped; the command fails.
+    if (up.error === null) {
+      try {
+        let off = 0;
+        while (off < data.length) off += writeSync(up.fd, data, off, data.length - off);
+      } catch (err) {
+        up.error = err;
+      }
+    }
     if (done) {
       closeSync(up.fd);
       up.fd = -1;
@@ -306,17 +324,14 @@ export class Session {
   uploadPath(index: number): string {
     const up = this.uploads.get(index);
     if (!up) throw new Error(`no upload for literal ${index}`);
+    if (up.error !== null) throw up.error;
     return up.path;
   }
 
   private discardUploads(): void {
     for (const up of this.uploads.values()) {
       if (up.fd >= 0) closeSync(up.fd);
-      try {
-        unlinkSync(up.path);
-      } catch {
-        // already taken over by the store or never created
-      }
+      unlinkQuietly(up.path);
     }
     this.uploads.clear();
     this.currentUpload = null;
@@ -414,9 +429,13 @@ export class Session {
   }
 
   private serverBug(tag: string | null, name: string, err: unknown): void {
+    this.logBug(name, err);
+    this.w.raw(tag ?? '*').raw(` NO [SERVERBUG] internal error (cid ${this.cid})`).crlf();
+  }
+
+  private logBug(name: string, err: unknown): void {
     const e = err instanceof Error ? err : new Error(String(err));
     this.log.error('serverbug', { cmd: name, err: e.message, stack: e.stack?.split('\n').slice(1, 6).join(' | ') });
-    this.w.raw(tag ?? '*').raw(` NO [SERVERBUG] internal error (cid ${this.cid})`).crlf();
   }
 
   private logCommand(tag: string, name: string, result: string, reason?: string): void {
@@ -614,6 +633,22 @@ export class Session {
   logout(): void {
     this.w.raw('* BYE logging out').crlf();
     this.closeAfterCommand = true;
+  }
+}
+
+/** A streamed APPEND literal on its way into a temp file. */
+interface Upload {
+  path: string;
+  fd: number;
+  /** A write failed; the command answers SERVERBUG. */
+  error: unknown;
+}
+
+function unlinkQuietly(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch {
+    // Already taken over by the store, or never created.
   }
 }
 
