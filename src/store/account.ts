@@ -27,6 +27,7 @@
 // Single writer per process: open accounts through registry.ts. Another process may use
 // the same database (busy_timeout), but must not clean up files (holds are per process).
 
+import type { MessageInfo } from '../message/types.ts';
 import { Database } from 'bun:sqlite';
 import { join } from 'node:path';
 import { Logger } from '../log.ts';
@@ -166,7 +167,8 @@ function prepareStatements(db: Database) {
       'SELECT count(*) AS total, ifnull(sum((flags & 1) = 0), 0) AS unseen, ifnull(sum((flags & 8) != 0), 0) AS deleted, ifnull(sum(size), 0) AS size, ifnull(max(uid), 0) AS max_uid, ifnull(max(modseq), 0) AS max_modseq FROM message WHERE mailbox_id = ?'),
     mbRecountExpunged: q<{ max_uid: number; max_modseq: number }>('SELECT ifnull(max(uid), 0) AS max_uid, ifnull(max(modseq), 0) AS max_modseq FROM expunged WHERE mailbox_id = ?'),
 
-    msgInsert: q<{ id: number }>('INSERT INTO message (mailbox_id, uid, modseq, createseq, flags, keywords, size, internal_date, save_date) VALUES (?, ?, ?3, ?3, ?, ?, ?, ?, ?) RETURNING id'),
+    msgInsert: q<{ id: number }>('INSERT INTO message (mailbox_id, uid, modseq, createseq, flags, keywords, size, internal_date, save_date, structure) VALUES (?, ?, ?3, ?3, ?, ?, ?, ?, ?, ?) RETURNING id'),
+    msgStructures: q<{ uid: number; structure: string | null }>(`SELECT uid, structure FROM message WHERE mailbox_id = ? AND ${inUids} ORDER BY uid`),
     msgUids: q('SELECT uid FROM message WHERE mailbox_id = ? ORDER BY uid'),
     msgAll: q<MessageRow>(`SELECT ${msgCols} FROM message WHERE mailbox_id = ? ORDER BY uid`),
     msgSome: q<MessageRow>(`SELECT ${msgCols} FROM message WHERE mailbox_id = ? AND ${inUids} ORDER BY uid`),
@@ -641,7 +643,8 @@ export class Account {
         const flags = inputs.map((inp) => inp.flags & ALL_FLAGS);
         inputs.forEach((inp, i) => {
           const uid = mb.uid_next + i;
-          const id = this.s.msgInsert.get(mailboxId, uid, m, flags[i], kws[i].join(' '), inp.size, inp.internalDate ?? tx.now, tx.now)!.id;
+          const structure = inp.structure ? JSON.stringify(inp.structure) : null;
+          const id = this.s.msgInsert.get(mailboxId, uid, m, flags[i], kws[i].join(' '), inp.size, inp.internalDate ?? tx.now, tx.now, structure)!.id;
           const dest = this.buckets.prepare(id, dirty);
           moveFile(inp.tmpPath, dest);
           pending.delete(inp.tmpPath);
@@ -673,6 +676,15 @@ export class Account {
   messages(mailboxId: number, uids?: ArrayLike<number>): StoredMessage[] {
     const rows = uids === undefined ? this.s.msgAll.all(mailboxId) : this.s.msgSome.all(mailboxId, jsonUids(uids));
     return rows.map(storedMessage);
+  }
+
+  /** The parsed structures of these messages (stored at APPEND), by UID; missing UIDs are skipped. */
+  structures(mailboxId: number, uids: ArrayLike<number>): Map<number, MessageInfo | null> {
+    const out = new Map<number, MessageInfo | null>();
+    for (const r of this.s.msgStructures.all(mailboxId, jsonUids(uids))) {
+      out.set(r.uid, r.structure === null ? null : (JSON.parse(r.structure) as MessageInfo));
+    }
+    return out;
   }
 
   /** Lowest UID without \Seen (IMAP4rev1 SELECT's UNSEEN), or null. */

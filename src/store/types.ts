@@ -1,6 +1,8 @@
 // The store's public types: what the IMAP layer (and later LMTP/JMAP, CLI, web) sees.
 // The store never imports the IMAP layer.
 
+import type { MessageInfo } from '../message/types.ts';
+
 import type { Logger } from '../log.ts';
 
 /** System flags are kept as a bitmask; keywords as strings. */
@@ -52,6 +54,8 @@ export interface AppendInput {
   keywords: string[];
   /** ms since epoch; defaults to now */
   internalDate?: number;
+  /** The parsed structure (ENVELOPE, BODYSTRUCTURE, part offsets), stored with the row. */
+  structure?: MessageInfo;
 }
 
 export type StoreErrorCode =
