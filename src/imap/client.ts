@@ -398,8 +398,11 @@ class Tokens {
   }
 }
 
+/** A response as sent: each line part ends with its literal's `{n}`, then CRLF and the literal's bytes. */
 function unitRaw(u: Unit): string {
-  return u.map((p) => (typeof p === 'string' ? p : dec.decode(p))).join('\r\n');
+  let out = '';
+  for (const p of u) out += typeof p === 'string' ? p : '\r\n' + dec.decode(p);
+  return out;
 }
 
 function asString(v: Value): string {

@@ -11,7 +11,6 @@
 // - Changes from other sessions are queued and drained before the tagged answer (never
 //   in the middle of a command's responses), and at once while idling.
 
-import { closeSync, openSync, unlinkSync, writeSync } from 'node:fs';
 import type { Socket } from 'bun';
 import type { Logger } from '../log.ts';
 import type { Account } from '../store/account.ts';
@@ -22,7 +21,8 @@ import { CommandParser, type Command, type ParseEvent } from './parser.ts';
 import type { Transport } from './transport.ts';
 import type { ServerContext, ListenerContext } from './context.ts';
 import { COMMANDS, type StateKind } from './commands/index.ts';
-import { SelectedView } from './view.ts';
+import { Upload } from './upload.ts';
+import type { SelectedView } from './view.ts';
 import { decodeMailboxName } from './mailboxname.ts';
 
 export type State =
@@ -47,6 +47,8 @@ export function assertNever(x: never): never {
 const OUTPUT_HIGH = 1 << 20;
 /** Past this much unparsed input while a command is busy we pause the socket. */
 const INPUT_HIGH = 256 * 1024;
+/** How long a closing connection may take to drain its last answers. */
+const CLOSE_DRAIN_MS = 5000;
 /** Changes queued for a session before it is told to resync instead. */
 const MAX_PENDING_CHANGES = 10000;
 
@@ -141,7 +143,8 @@ export class Session {
     }
     caps.push(
       'IDLE', 'NAMESPACE', 'UNSELECT', 'UIDPLUS', 'CHILDREN', 'LIST-EXTENDED', 'LIST-STATUS',
-      'SPECIAL-USE', 'CREATE-SPECIAL-USE', 'STATUS=SIZE', 'UTF8=ACCEPT', 'MULTIAPPEND',
+      'SPECIAL-USE', 'CREATE-SPECIAL-USE', 'STATUS=SIZE', 'UTF8=ACCEPT', 'MULTIAPPEND', 'MOVE',
+      'ESEARCH', 'SEARCHRES', 'WITHIN',
       `APPENDLIMIT=${this.ctx.config.limits.append_max_bytes}`,
     );
     return caps;
@@ -260,15 +263,14 @@ export class Session {
           this.parser.rejectLiteral(reason.code, reason.message, reason.status === 'BAD' ? 'BAD' : 'NO');
           return;
         }
-        upload = this.newUpload();
+        upload = new Upload(this.account.newTmpFile(), ev.binary);
       } catch (err) {
         this.logBug('append literal', err);
         this.parser.rejectLiteral('SERVERBUG', `internal error (cid ${this.cid})`);
         return;
       }
       if (!this.parser.acceptLiteral('stream')) {
-        closeSync(upload.fd);
-        unlinkQuietly(upload.path);
+        upload.discard();
         return;
       }
       this.currentUpload = upload;
@@ -296,43 +298,30 @@ export class Session {
     return null;
   }
 
-  private newUpload(): Upload {
-    const path = this.account.newTmpFile();
-    return { path, fd: openSync(path, 'w', 0o600), error: null };
-  }
-
   private onLiteralData(data: Uint8Array, done: boolean): void {
     const up = this.currentUpload;
     if (!up) return;
-    // After a write error the rest of the literal is read and dropped; the command fails.
-    if (up.error === null) {
-      try {
-        let off = 0;
-        while (off < data.length) off += writeSync(up.fd, data, off, data.length - off);
-      } catch (err) {
-        up.error = err;
-      }
-    }
+    up.write(data);
     if (done) {
-      closeSync(up.fd);
-      up.fd = -1;
+      up.finish();
       this.currentUpload = null;
     }
   }
 
-  /** The temp file that holds a streamed APPEND literal; the store takes it over. */
-  uploadPath(index: number): string {
+  /** The finished upload of a streamed APPEND literal, by literal index. */
+  upload(index: number): Upload {
     const up = this.uploads.get(index);
     if (!up) throw new Error(`no upload for literal ${index}`);
-    if (up.error !== null) throw up.error;
-    return up.path;
+    return up;
+  }
+
+  /** Track an upload the command made itself, so it is cleaned up like a streamed one. */
+  adoptUpload(index: number, up: Upload): void {
+    this.uploads.set(index, up);
   }
 
   private discardUploads(): void {
-    for (const up of this.uploads.values()) {
-      if (up.fd >= 0) closeSync(up.fd);
-      unlinkQuietly(up.path);
-    }
+    for (const up of this.uploads.values()) up.discard();
     this.uploads.clear();
     this.currentUpload = null;
   }
@@ -468,12 +457,15 @@ export class Session {
     if (st.kind === 'selected') st.view.release();
     this.pending = this.pending.filter((c) => !('mailboxId' in c) || c.mailboxId !== view.mailbox.id);
     this.state = { kind: 'selected', account: st.account, user: st.user, view };
+    // RFC 5182: the saved search result belongs to the mailbox it was made in.
+    this.savedUids = [];
   }
 
   unselect(): void {
     const st = this.state;
     if (st.kind !== 'selected') return;
     st.view.release();
+    this.savedUids = [];
     this.state = { kind: 'auth', account: st.account, user: st.user };
   }
 
@@ -510,6 +502,21 @@ export class Session {
       this.deliverChanges(true);
       this.flush();
     }
+  }
+
+  /**
+   * Forget queued changes of a write this session made itself (one modseq per
+   * transaction): its command reports them in its own responses.
+   */
+  dropOwnChanges(modseq: bigint): void {
+    this.pending = this.pending.filter((c) => !('modseq' in c) || c.modseq !== modseq);
+  }
+
+  /** A new keyword joined the mailbox: tell the client the new FLAGS and PERMANENTFLAGS. */
+  announceFlags(keywords: readonly string[]): void {
+    const flags = [...SYSTEM_FLAG_NAMES, ...keywords];
+    this.w.raw('* FLAGS ').atomList(flags).crlf();
+    this.w.raw('* OK [PERMANENTFLAGS ').atomList([...flags, '\\*']).raw('] flags permitted').crlf();
   }
 
   /** Turn queued changes into untagged responses for this session's view. */
@@ -604,7 +611,12 @@ export class Session {
     this.lineWaiter = null;
     if (waiter) waiter(null);
     const t = this.transport;
-    void t.drained().then(() => t.end());
+    // A client that does not read would never drain: give it a moment, then cut it off.
+    const cutoff = setTimeout(() => t.end(), CLOSE_DRAIN_MS);
+    void t.drained().then(() => {
+      clearTimeout(cutoff);
+      t.end();
+    });
   }
 
   /** The socket closed (either side). */
@@ -636,22 +648,6 @@ export class Session {
   }
 }
 
-/** A streamed APPEND literal on its way into a temp file. */
-interface Upload {
-  path: string;
-  fd: number;
-  /** A write failed; the command answers SERVERBUG. */
-  error: unknown;
-}
-
-function unlinkQuietly(path: string): void {
-  try {
-    unlinkSync(path);
-  } catch {
-    // Already taken over by the store, or never created.
-  }
-}
-
 export interface SocketData {
   session: Session | null;
   /** The plaintext side of a socket upgraded by STARTTLS: its data is ciphertext. */
@@ -680,6 +676,8 @@ function stateText(kind: State['kind']): string {
       return assertNever(kind);
   }
 }
+
+export const SYSTEM_FLAG_NAMES = ['\\Answered', '\\Flagged', '\\Deleted', '\\Seen', '\\Draft'];
 
 export function flagNames(flags: number, keywords: readonly string[]): string[] {
   const out: string[] = [];

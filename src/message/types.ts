@@ -17,7 +17,9 @@ export interface Address {
   host: string | null;
 }
 
-/** RFC 9051 §7.5.2 ENVELOPE, fields as the header text (unfolded), null when absent. */
+/** RFC 9051 §7.5.2 ENVELOPE, fields as the header text (unfolded), null when absent.
+ * Exception: `subject` keeps its folding line breaks, because they decide the string form
+ * on the wire (Dovecot sends a folded subject as a literal); unfold it for display or search. */
 export interface Envelope {
   date: string | null;
   subject: string | null;
@@ -40,16 +42,25 @@ export interface Part {
   bodyEnd: number;
   /** Lines in the body (for text/* and message/rfc822 in BODYSTRUCTURE). */
   bodyLines: number;
-  /** Lower-case media type and subtype, defaults applied (text/plain; multipart/digest children: message/rfc822). */
+  /** Lower-case media type and subtype, defaults applied (text/plain; multipart/digest children: message/rfc822).
+   * A malformed Content-Type gives "" and ""; a lone type token gives an empty subtype. */
   type: string;
   subtype: string;
+  /** Type and subtype exactly as sent, present only when they differ from `type`/`subtype`
+   * (BODYSTRUCTURE echoes the sender's spelling, as Dovecot does). */
+  rawType?: string;
+  rawSubtype?: string;
   /** Content-Type parameters in order, attribute names lower-cased, values as sent (RFC 2231 continuations joined). */
   params: Array<[string, string]>;
+  /** Parameter names as sent, parallel to `params`, present only when one differs from its lower-cased form. */
+  rawParamNames?: string[];
   id: string | null;
   description: string | null;
-  /** Content-Transfer-Encoding as sent (upper-cased for output), default "7BIT". */
+  /** Content-Transfer-Encoding as sent (compare case-insensitively); "7bit" when absent or
+   * malformed. BODYSTRUCTURE echoes it as sent, as Dovecot does. */
   encoding: string;
   md5: string | null;
+  /** Content-Disposition: type and parameter names as sent (compare case-insensitively). */
   disposition: { type: string; params: Array<[string, string]> } | null;
   language: string[] | null;
   location: string | null;

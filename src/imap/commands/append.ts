@@ -3,8 +3,8 @@
 // under APPENDLIMIT) and streamed into a temp file; the store takes the file over,
 // fsyncs it and commits, all messages in one transaction.
 
-import { openSync, writeSync, closeSync } from 'node:fs';
 import type { AppendInput } from '../../store/types.ts';
+import { Upload } from '../upload.ts';
 import { AUTHED, spec } from './spec.ts';
 import { parseFlags } from './flags.ts';
 
@@ -17,20 +17,16 @@ const append = spec({
     const mb = account.mailboxByName(s.mailboxName(cmd.mailbox), { missing: 'TRYCREATE' });
     const inputs: AppendInput[] = cmd.messages.map((m) => {
       const { bits, keywords } = parseFlags(m.flags);
-      let tmpPath: string;
+      const internalDate = m.date ? m.date.ms : Date.now();
       if (m.data) {
-        // A literal the parser buffered (it could not tell it was a message): write it out.
-        tmpPath = account.newTmpFile();
-        const fd = openSync(tmpPath, 'w', 0o600);
-        try {
-          writeSync(fd, m.data);
-        } finally {
-          closeSync(fd);
-        }
-      } else {
-        tmpPath = s.uploadPath(m.literal);
+        // A literal the parser buffered: store it through the same path as a streamed one.
+        const up = new Upload(account.newTmpFile(), m.binary);
+        up.write(m.data);
+        up.finish();
+        s.adoptUpload(m.literal, up);
       }
-      return { tmpPath, size: m.size, flags: bits, keywords, internalDate: m.date ? m.date.ms : Date.now() };
+      const { path, size, structure } = s.upload(m.literal).result();
+      return { tmpPath: path, size, structure, flags: bits, keywords, internalDate };
     });
     if (inputs.length === 1) {
       const r = account.append(mb.id, inputs[0]);

@@ -5,16 +5,24 @@ import type { CommandName } from '../parser.ts';
 import { anyState } from './any.ts';
 import { appendCommands } from './append.ts';
 import { authCommands } from './auth.ts';
+import { copyMoveCommands } from './copymove.ts';
+import { fetchCommands } from './fetch.ts';
 import { idleCommands } from './idle.ts';
 import { listCommands } from './list.ts';
 import { mailboxCommands } from './mailbox.ts';
+import { searchCommands } from './search.ts';
 import { selectCommands } from './select.ts';
 import type { CommandSpec } from './spec.ts';
 import { statusCommands } from './status.ts';
+import { storeCommands } from './store.ts';
 
 export type { StateKind } from './spec.ts';
 
 export const COMMANDS = new Map<CommandName, CommandSpec<any>>();
-for (const family of [anyState, authCommands, selectCommands, mailboxCommands, listCommands, statusCommands, appendCommands, idleCommands]) {
+const FAMILIES = [
+  anyState, authCommands, selectCommands, mailboxCommands, listCommands, statusCommands,
+  appendCommands, idleCommands, fetchCommands, searchCommands, storeCommands, copyMoveCommands,
+];
+for (const family of FAMILIES) {
   for (const s of family) for (const n of s.names) COMMANDS.set(n, s);
 }

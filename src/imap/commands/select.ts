@@ -1,13 +1,12 @@
 // Opening and leaving a mailbox: SELECT, EXAMINE, CLOSE, UNSELECT, and EXPUNGE
 // (RFC 9051 §6.3.2, §6.3.3, §6.4.2, §6.4.3, §6.4.9; RFC 3691; RFC 4315 UID EXPUNGE).
 
-import type { Session } from '../session.ts';
+import { SYSTEM_FLAG_NAMES, type Session } from '../session.ts';
 import { no } from '../errors.ts';
 import { SelectedView } from '../view.ts';
 import { AUTHED, SELECTED, spec } from './spec.ts';
 import { resolveSet } from './seqset.ts';
 
-const SYSTEM_FLAGS = ['\\Answered', '\\Flagged', '\\Deleted', '\\Seen', '\\Draft'];
 
 /** RFC 9051 §6.3.2 SELECT and §6.3.3 EXAMINE; authenticated or selected state. */
 const select = spec({
@@ -29,7 +28,7 @@ const select = spec({
     s.select(view);
     const counts = account.counts(mb.id);
     const keywords = account.keywords(mb.id);
-    const flags = [...SYSTEM_FLAGS, ...keywords];
+    const flags = [...SYSTEM_FLAG_NAMES, ...keywords];
     s.w.raw('* ').num(view.count).raw(' EXISTS').crlf();
     if (!s.rev2) {
       s.w.raw('* 0 RECENT').crlf();

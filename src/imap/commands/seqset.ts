@@ -57,3 +57,15 @@ function lowerBound(view: Session['view'], uid: number): number {
   }
   return lo;
 }
+
+/** Compress ascending numbers into sequence-set syntax: 1:3,5,7:8. */
+export function formatSet(nums: readonly number[]): string {
+  let out = '';
+  for (let i = 0; i < nums.length; i++) {
+    const start = nums[i];
+    let end = start;
+    while (i + 1 < nums.length && nums[i + 1] === end + 1) end = nums[++i];
+    out += (out ? ',' : '') + (start === end ? String(start) : `${start}:${end}`);
+  }
+  return out;
+}

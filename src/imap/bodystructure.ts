@@ -1,0 +1,248 @@
+// ENVELOPE, BODY and BODYSTRUCTURE writers (RFC 9051 §7.5.2, RFC 3501 §7.4.2), byte for
+// byte what Dovecot 2.3 sends for the same message, from the parsed `MessageInfo`.
+//
+// Invariants: message strings are binary strings (one char per byte) and reach the
+// wire through the string writers below, which choose quoted or literal form, so a
+// value can never inject CRLF. String form follows Dovecot:
+// - `nstring`: quoted unless it holds CR, LF or NUL, an 8-bit byte (unless the session
+//   speaks UTF-8), or more than four '"' / '\' (then a literal);
+// - "for humans" (subject, display names): whitespace runs collapse to one space and
+//   are trimmed, NUL becomes 0x80; when that changed anything, or the text holds '"',
+//   '\' or 8-bit bytes, it is sent as a literal of the cleaned text.
+
+import type { ResponseWriter } from './encode.ts';
+import type { Address, Envelope, Part } from '../message/types.ts';
+
+function bytesOf(s: string): Uint8Array {
+  return new Uint8Array(Buffer.from(s, 'latin1'));
+}
+
+/** A string the way Dovecot's imap_append_nstring writes it. */
+export function writeNString(w: ResponseWriter, s: string | null): void {
+  if (s === null) {
+    w.raw('NIL');
+    return;
+  }
+  let specials = 0;
+  let literal = false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 0x22 || c === 0x5c) {
+      if (++specials > 4) {
+        literal = true;
+        break;
+      }
+    } else if (c === 0x0d || c === 0x0a || c === 0) {
+      literal = true;
+      break;
+    } else if (c >= 0x80 && !w.utf8) {
+      literal = true;
+      break;
+    }
+  }
+  const b = bytesOf(s);
+  if (literal) {
+    w.literal(b);
+    return;
+  }
+  w.byte(0x22);
+  for (let i = 0; i < b.length; i++) {
+    const c = b[i];
+    if (c === 0x22 || c === 0x5c) w.byte(0x5c);
+    w.byte(c);
+  }
+  w.byte(0x22);
+}
+
+/** Dovecot's imap_append_string_for_humans. */
+export function writeHumanString(w: ResponseWriter, s: string | null): void {
+  if (s === null) {
+    w.raw('NIL');
+    return;
+  }
+  let out = '';
+  let lastWs = true;
+  let modify = false;
+  let simple = true;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 0x20 || c === 0x09 || c === 0x0d || c === 0x0a) {
+      if (c !== 0x20 || lastWs) modify = true;
+      if (!lastWs) out += ' ';
+      lastWs = true;
+      continue;
+    }
+    lastWs = false;
+    if (c === 0) {
+      modify = true;
+      out += '\x80';
+      continue;
+    }
+    if (c === 0x22 || c === 0x5c) simple = false;
+    else if (c >= 0x80) simple = false;
+    out += s[i];
+  }
+  if (out.endsWith(' ')) {
+    out = out.slice(0, -1);
+    modify = true;
+  }
+  if (!modify && simple) {
+    w.byte(0x22).bytes(bytesOf(s)).byte(0x22);
+    return;
+  }
+  if (out === '') {
+    w.raw('""');
+    return;
+  }
+  if (w.utf8 && !modify && !/["\\\r\n\0]/.test(out)) {
+    // 8-bit text is fine in a quoted string once the client accepts UTF-8.
+    w.byte(0x22).bytes(bytesOf(out)).byte(0x22);
+    return;
+  }
+  w.literal(bytesOf(out));
+}
+
+function writeAddresses(w: ResponseWriter, list: Address[] | null): void {
+  if (list === null || list.length === 0) {
+    w.raw('NIL');
+    return;
+  }
+  w.byte(0x28);
+  for (const a of list) {
+    w.byte(0x28);
+    writeHumanString(w, a.name);
+    w.sp();
+    writeNString(w, a.adl);
+    w.sp();
+    writeNString(w, a.mailbox);
+    w.sp();
+    writeNString(w, a.host);
+    w.byte(0x29);
+  }
+  w.byte(0x29);
+}
+
+/** ENVELOPE (RFC 9051 §7.5.2): Sender and Reply-To default to From. */
+export function writeEnvelope(w: ResponseWriter, env: Envelope): void {
+  w.byte(0x28);
+  writeNString(w, env.date);
+  w.sp();
+  writeHumanString(w, env.subject);
+  w.sp();
+  writeAddresses(w, env.from);
+  w.sp();
+  writeAddresses(w, env.sender ?? env.from);
+  w.sp();
+  writeAddresses(w, env.replyTo ?? env.from);
+  w.sp();
+  writeAddresses(w, env.to);
+  w.sp();
+  writeAddresses(w, env.cc);
+  w.sp();
+  writeAddresses(w, env.bcc);
+  w.sp();
+  writeNString(w, env.inReplyTo);
+  w.sp();
+  writeNString(w, env.messageId);
+  w.byte(0x29);
+}
+
+function writeParams(w: ResponseWriter, params: Array<[string, string]>, names: string[] | undefined, defaultCharset: boolean): void {
+  if (params.length === 0 && !defaultCharset) {
+    w.raw('NIL');
+    return;
+  }
+  w.byte(0x28);
+  let seenCharset = false;
+  for (let i = 0; i < params.length; i++) {
+    if (i > 0) w.sp();
+    const name = names?.[i] ?? params[i][0];
+    if (params[i][0].toLowerCase() === 'charset') seenCharset = true;
+    writeNString(w, name);
+    w.sp();
+    writeNString(w, params[i][1]);
+  }
+  if (defaultCharset && !seenCharset) {
+    if (params.length > 0) w.sp();
+    w.raw('"charset" "us-ascii"');
+  }
+  w.byte(0x29);
+}
+
+const EMPTY_BODY = '("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" 0 0)';
+const EMPTY_BODYSTRUCTURE = '("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" 0 0 NIL NIL NIL NIL)';
+
+function writeExtension(w: ResponseWriter, part: Part): void {
+  w.sp();
+  if (part.disposition === null) w.raw('NIL');
+  else {
+    w.byte(0x28);
+    writeNString(w, part.disposition.type);
+    w.sp();
+    writeParams(w, part.disposition.params, undefined, false);
+    w.byte(0x29);
+  }
+  w.sp();
+  if (part.language === null) w.raw('NIL');
+  else {
+    w.byte(0x28);
+    part.language.forEach((l, i) => {
+      if (i > 0) w.sp();
+      writeNString(w, l);
+    });
+    w.byte(0x29);
+  }
+  w.sp();
+  writeNString(w, part.location);
+}
+
+/** BODY (extended=false) or BODYSTRUCTURE (extended=true) of a part tree. */
+export function writeBodyStructure(w: ResponseWriter, part: Part, extended: boolean): void {
+  const type = part.rawType ?? part.type;
+  const subtype = part.rawSubtype ?? part.subtype;
+  w.byte(0x28);
+  if (part.type === 'multipart' && part.subtype !== '') {
+    if (part.parts.length === 0) w.raw(extended ? EMPTY_BODYSTRUCTURE : EMPTY_BODY);
+    for (const child of part.parts) writeBodyStructure(w, child, extended);
+    w.sp();
+    writeNString(w, subtype);
+    if (extended) {
+      w.sp();
+      writeParams(w, part.params, part.rawParamNames, false);
+      writeExtension(w, part);
+    }
+    w.byte(0x29);
+    return;
+  }
+  const text = part.type === 'text';
+  writeNString(w, type);
+  w.sp();
+  writeNString(w, subtype);
+  w.sp();
+  writeParams(w, part.params, part.rawParamNames, text);
+  w.sp();
+  writeNString(w, part.id);
+  w.sp();
+  writeNString(w, part.description);
+  w.sp();
+  writeNString(w, part.encoding);
+  w.sp();
+  w.num(part.bodyEnd - part.bodyStart);
+  if (text) {
+    w.sp();
+    w.num(part.bodyLines);
+  } else if (part.message !== null) {
+    w.sp();
+    writeEnvelope(w, part.message.envelope);
+    w.sp();
+    writeBodyStructure(w, part.message.root, extended);
+    w.sp();
+    w.num(part.bodyLines);
+  }
+  if (extended) {
+    w.sp();
+    writeNString(w, part.md5);
+    writeExtension(w, part);
+  }
+  w.byte(0x29);
+}

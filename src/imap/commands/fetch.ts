@@ -1,0 +1,309 @@
+// FETCH and UID FETCH (RFC 9051 §6.4.5, BINARY RFC 3516, partial fetch, MODSEQ RFC 7162).
+//
+// Metadata (FLAGS, INTERNALDATE, RFC822.SIZE, ENVELOPE, BODYSTRUCTURE) comes from the
+// database; the parsed structure stored at APPEND gives every part's offsets, so a body
+// section is one read of a byte range. Messages are processed in batches; a large
+// section streams from the file to the socket with backpressure, so FETCH 1:* of a big
+// mailbox never holds all bodies in memory. No transaction is open while we write.
+
+import { closeSync, openSync, readSync } from 'node:fs';
+import { decodeBody } from '../../message/decode.ts';
+import { headerFields } from '../../message/header.ts';
+import { parseMessage } from '../../message/parse.ts';
+import { findPart, resolveSection, type SectionRange } from '../../message/section.ts';
+import type { MessageInfo, Part } from '../../message/types.ts';
+import type { StoredMessage } from '../../store/types.ts';
+import { SysFlag } from '../../store/types.ts';
+import { writeBodyStructure, writeEnvelope } from '../bodystructure.ts';
+import { no } from '../errors.ts';
+import type { FetchAtt, Section } from '../parser.ts';
+import { flagNames, type Session } from '../session.ts';
+import { resolveSet } from './seqset.ts';
+import { SELECTED, spec } from './spec.ts';
+
+/** Messages read from the database per query. */
+const BATCH = 500;
+/** A section up to this size is read whole into the response buffer; larger ones stream. */
+const INLINE_MAX = 256 * 1024;
+/** Read size when streaming a section from its file. */
+const CHUNK = 256 * 1024;
+/** Stop filling the socket past this much unsent output and wait for it to drain. */
+const STREAM_HIGH = 4 * 1024 * 1024;
+
+const EMPTY = new Uint8Array(0);
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+
+/** Does fetching this attribute set \Seen (RFC 9051 §6.4.5)? */
+function setsSeen(a: FetchAtt): boolean {
+  return ((a.kind === 'BODY[]' || a.kind === 'BINARY[]') && !a.peek) || a.kind === 'RFC822' || a.kind === 'RFC822.TEXT';
+}
+
+function needsStructure(a: FetchAtt): boolean {
+  switch (a.kind) {
+    case 'ENVELOPE':
+    case 'BODY':
+    case 'BODYSTRUCTURE':
+    case 'BODY[]':
+    case 'BINARY[]':
+    case 'BINARY.SIZE':
+    case 'RFC822.HEADER':
+    case 'RFC822.TEXT':
+      return true;
+    default:
+      return false;
+  }
+}
+
+function needsFile(a: FetchAtt): boolean {
+  return a.kind === 'BODY[]' || a.kind === 'BINARY[]' || a.kind === 'BINARY.SIZE' || a.kind === 'RFC822' || a.kind === 'RFC822.HEADER' || a.kind === 'RFC822.TEXT';
+}
+
+/** RFC 9051 §6.4.5 FETCH; selected state. */
+const fetch = spec({
+  names: ['FETCH'],
+  states: SELECTED,
+  async run(s, cmd) {
+    const view = s.view;
+    const account = s.account;
+    const mbId = view.mailbox.id;
+    const uids = resolveSet(s, cmd.set, cmd.uid);
+    if (!uids.length) return;
+    const atts: FetchAtt[] = cmd.uid && !cmd.atts.some((a) => a.kind === 'UID') ? [{ kind: 'UID' }, ...cmd.atts] : cmd.atts;
+    const wantStructure = atts.some(needsStructure);
+    const wantFile = atts.some(needsFile);
+    const marksSeen = !view.readOnly && atts.some(setsSeen);
+    const wantFlags = atts.some((a) => a.kind === 'FLAGS');
+
+    for (let i = 0; i < uids.length; i += BATCH) {
+      const batch = uids.slice(i, i + BATCH);
+      let metas = account.messages(mbId, batch);
+      // Fetching a body without PEEK sets \Seen; the new flags go out with the message.
+      const seenNow = new Set<number>();
+      if (marksSeen) {
+        const unseen = metas.filter((m) => !(m.flags & SysFlag.Seen)).map((m) => m.uid);
+        if (unseen.length) {
+          const changed = account.setFlags(mbId, unseen, 'add', SysFlag.Seen, []);
+          if (changed.length) {
+            s.dropOwnChanges(changed[0].modseq);
+            for (const c of changed) seenNow.add(c.uid);
+            metas = account.messages(mbId, batch);
+          }
+        }
+      }
+      const structures = wantStructure ? account.structures(mbId, batch) : null;
+      for (const m of metas) {
+        const seq = view.seq(m.uid);
+        if (seq === 0) continue;
+        let info = structures?.get(m.uid) ?? null;
+        const file = wantFile || (wantStructure && !info) ? new MessageFile(account.messagePath(mbId, m.uid)) : null;
+        try {
+          if (wantStructure && !info) info = parseMessage(file!.read(0, m.size));
+          // Decode BINARY parts before writing anything, so a refusal (UNKNOWN-CTE, PARSE)
+          // never leaves half a FETCH response behind.
+          const binaries = new Map<FetchAtt, Uint8Array>();
+          for (const a of atts) if (a.kind === 'BINARY[]' || a.kind === 'BINARY.SIZE') binaries.set(a, decoded(file!, info!, a.part));
+          s.w.raw('* ').num(seq).raw(' FETCH (');
+          let first = true;
+          const sep = () => {
+            if (!first) s.w.sp();
+            first = false;
+          };
+          for (const a of atts) {
+            sep();
+            await writeAtt(s, a, m, info, file, binaries);
+          }
+          if (seenNow.has(m.uid) && !wantFlags) {
+            sep();
+            s.w.raw('FLAGS ').atomList(flagNames(m.flags, m.keywords));
+          }
+          s.w.raw(')').crlf();
+        } finally {
+          file?.close();
+        }
+        if (s.w.length > INLINE_MAX) await flushWithBackpressure(s);
+      }
+    }
+  },
+});
+
+async function writeAtt(s: Session, a: FetchAtt, m: StoredMessage, info: MessageInfo | null, file: MessageFile | null, binaries: Map<FetchAtt, Uint8Array>): Promise<void> {
+  const w = s.w;
+  switch (a.kind) {
+    case 'UID':
+      w.raw('UID ').num(m.uid);
+      return;
+    case 'FLAGS':
+      w.raw('FLAGS ').atomList(flagNames(m.flags, m.keywords));
+      return;
+    case 'INTERNALDATE':
+      w.raw('INTERNALDATE "').raw(imapDateTime(m.internalDate)).raw('"');
+      return;
+    case 'RFC822.SIZE':
+      w.raw('RFC822.SIZE ').num(m.size);
+      return;
+    case 'MODSEQ':
+      w.raw('MODSEQ (').num(m.modseq).raw(')');
+      return;
+    case 'SAVEDATE':
+      w.raw('SAVEDATE "').raw(imapDateTime(m.saveDate)).raw('"');
+      return;
+    case 'EMAILID':
+    case 'THREADID':
+      w.raw(a.kind).raw(' NIL');
+      return;
+    case 'ENVELOPE':
+      w.raw('ENVELOPE ');
+      writeEnvelope(w, info!.envelope);
+      return;
+    case 'BODY':
+      w.raw('BODY ');
+      writeBodyStructure(w, info!.root, false);
+      return;
+    case 'BODYSTRUCTURE':
+      w.raw('BODYSTRUCTURE ');
+      writeBodyStructure(w, info!.root, true);
+      return;
+    case 'RFC822':
+      w.raw('RFC822 ');
+      return sendRange(s, file!, { start: 0, end: m.size }, null);
+    case 'RFC822.HEADER':
+      w.raw('RFC822.HEADER ');
+      return sendSection(s, file!, info!, { part: [], text: 'HEADER', fields: [] }, null);
+    case 'RFC822.TEXT':
+      w.raw('RFC822.TEXT ');
+      return sendSection(s, file!, info!, { part: [], text: 'TEXT', fields: [] }, null);
+    case 'BODY[]':
+      w.raw('BODY[').raw(sectionText(a.section)).raw(']');
+      if (a.partial) w.raw('<').num(a.partial.offset).raw('>');
+      w.sp();
+      return sendSection(s, file!, info!, a.section, a.partial);
+    case 'BINARY[]':
+      w.raw('BINARY[').raw(a.part.join('.')).raw(']');
+      if (a.partial) w.raw('<').num(a.partial.offset).raw('>');
+      w.sp();
+      return sendBinary(s, binaries.get(a)!, a.partial);
+    case 'BINARY.SIZE':
+      w.raw('BINARY.SIZE[').raw(a.part.join('.')).raw('] ').num(binaries.get(a)!.length);
+      return;
+    default: {
+      const never: never = a;
+      throw new Error(`unknown fetch attribute ${JSON.stringify(never)}`);
+    }
+  }
+}
+
+/** The section name as echoed in the response: `HEADER.FIELDS (FROM TO)`, `1.2.MIME`. */
+function sectionText(sec: Section): string {
+  let t = sec.part.join('.');
+  if (sec.text) {
+    if (t) t += '.';
+    t += sec.text;
+    if (sec.fields.length) t += ' (' + sec.fields.join(' ') + ')';
+  }
+  return t;
+}
+
+async function sendSection(s: Session, file: MessageFile, info: MessageInfo, sec: Section, partial: { offset: number; count: number } | null): Promise<void> {
+  const r = resolveSection(info, sec);
+  switch (r.kind) {
+    case 'empty':
+      // A part that does not exist is an empty string, as Dovecot answers.
+      s.w.literal(EMPTY);
+      return;
+    case 'fields': {
+      const bytes = headerFields(file.read(r.start, r.end), r.names, r.not);
+      s.w.literal(partial ? slicePartial(bytes, partial) : bytes);
+      return;
+    }
+    case 'range':
+      return sendRange(s, file, r, partial);
+  }
+}
+
+function slicePartial(b: Uint8Array, p: { offset: number; count: number }): Uint8Array {
+  return b.subarray(Math.min(p.offset, b.length), Math.min(p.offset + p.count, b.length));
+}
+
+/** A byte range of the file as a literal, streamed when large. */
+async function sendRange(s: Session, file: MessageFile, r: SectionRange, partial: { offset: number; count: number } | null): Promise<void> {
+  let start = r.start;
+  let end = r.end;
+  if (partial) {
+    start = Math.min(r.start + partial.offset, r.end);
+    end = Math.min(start + partial.count, r.end);
+  }
+  const len = end - start;
+  if (len <= INLINE_MAX) {
+    s.w.literal(file.read(start, end));
+    return;
+  }
+  s.w.raw(`{${len}}`).crlf();
+  s.flush();
+  for (let pos = start; pos < end; pos += CHUNK) {
+    s.transport.send(file.read(pos, Math.min(pos + CHUNK, end)), false);
+    if (s.transport.backlog > STREAM_HIGH) await s.transport.drained();
+  }
+}
+
+/** The leaf part BINARY[part] names; the whole message for an empty part path. */
+function binaryPart(info: MessageInfo, path: number[]): Part {
+  const p = findPart(info, path);
+  if (!p) throw no('NONEXISTENT', 'no such message part');
+  if (p.type === 'multipart' || (p.message !== null && path.length > 0)) throw no('CANNOT', 'BINARY needs a leaf part');
+  return p;
+}
+
+/** A part's content with its Content-Transfer-Encoding undone (RFC 3516). */
+function decoded(file: MessageFile, info: MessageInfo, path: number[]): Uint8Array {
+  const part = binaryPart(info, path);
+  const start = path.length ? part.bodyStart : 0;
+  const end = path.length ? part.bodyEnd : info.size;
+  const r = decodeBody(path.length ? part.encoding : '7bit', file.read(start, end));
+  if (!r) throw no('UNKNOWN-CTE', `unknown Content-Transfer-Encoding ${part.encoding}`);
+  if (r.invalid) throw no('PARSE', 'the part\'s content does not decode');
+  return r.data;
+}
+
+/** BINARY[part]: the decoded content, as literal8 when it holds NUL. */
+function sendBinary(s: Session, content: Uint8Array, partial: { offset: number; count: number } | null): void {
+  let bytes = content;
+  if (partial) bytes = slicePartial(bytes, partial);
+  if (bytes.includes(0)) s.w.raw('~');
+  s.w.literal(bytes);
+}
+
+async function flushWithBackpressure(s: Session): Promise<void> {
+  s.flush();
+  if (s.transport.backlog > STREAM_HIGH) await s.transport.drained();
+}
+
+/** The message file, opened once per message for all its sections. */
+class MessageFile {
+  private fd: number;
+  constructor(readonly path: string) {
+    this.fd = openSync(path, 'r');
+  }
+  read(start: number, end: number): Uint8Array {
+    const out = new Uint8Array(Math.max(0, end - start));
+    let off = 0;
+    while (off < out.length) {
+      const n = readSync(this.fd, out, off, out.length - off, start + off);
+      if (n <= 0) break;
+      off += n;
+    }
+    return off === out.length ? out : out.subarray(0, off);
+  }
+  close(): void {
+    if (this.fd >= 0) closeSync(this.fd);
+    this.fd = -1;
+  }
+}
+
+/** RFC 9051 date-time: "dd-Mon-yyyy hh:mm:ss +0000" (we keep instants in UTC). */
+export function imapDateTime(ms: number): string {
+  const d = new Date(ms);
+  const p2 = (n: number) => String(n).padStart(2, '0');
+  return `${p2(d.getUTCDate())}-${MONTHS[d.getUTCMonth()]}-${d.getUTCFullYear()} ${p2(d.getUTCHours())}:${p2(d.getUTCMinutes())}:${p2(d.getUTCSeconds())} +0000`;
+}
+
+export const fetchCommands = [fetch];

@@ -1,0 +1,74 @@
+// An APPEND literal on its way into a temp file in the account's tmp/ directory.
+// Bare LF line endings are turned into CRLF as the bytes stream in (except for a
+// BINARY literal8), so the stored size is exactly what FETCH later sends, and the
+// message is parsed in the same pass so APPEND never reads it back.
+
+import { closeSync, openSync, unlinkSync, writeSync } from 'node:fs';
+import { NewlineNormalizer } from '../message/newlines.ts';
+import { MessageParser } from '../message/parse.ts';
+import type { MessageInfo } from '../message/types.ts';
+
+export class Upload {
+  private fd: number;
+  private size = 0;
+  private readonly normalizer: NewlineNormalizer | null;
+  private readonly parser = new MessageParser();
+  private structure: MessageInfo | null = null;
+  /** A write failed; the rest of the literal is read and dropped, and the command fails. */
+  error: unknown = null;
+
+  constructor(readonly path: string, binary: boolean) {
+    this.fd = openSync(path, 'w', 0o600);
+    this.normalizer = binary ? null : new NewlineNormalizer();
+  }
+
+  write(data: Uint8Array): void {
+    if (this.error !== null) return;
+    try {
+      this.put(this.normalizer ? this.normalizer.push(data) : data);
+    } catch (err) {
+      this.error = err;
+    }
+  }
+
+  /** The literal is complete. */
+  finish(): void {
+    try {
+      if (this.error === null) this.structure = this.parser.end();
+    } catch (err) {
+      this.error = err;
+    } finally {
+      this.closeFd();
+    }
+  }
+
+  /** What the store needs to take the file over; throws the write error, if any. */
+  result(): { path: string; size: number; structure: MessageInfo } {
+    if (this.error !== null) throw this.error;
+    if (!this.structure) throw new Error('upload not finished');
+    return { path: this.path, size: this.size, structure: this.structure };
+  }
+
+  /** Close and remove the file unless the store has taken it over. */
+  discard(): void {
+    this.closeFd();
+    try {
+      unlinkSync(this.path);
+    } catch {
+      // Taken over by the store already.
+    }
+  }
+
+  private put(b: Uint8Array): void {
+    if (b.length === 0) return;
+    this.parser.feed(b);
+    let off = 0;
+    while (off < b.length) off += writeSync(this.fd, b, off, b.length - off);
+    this.size += b.length;
+  }
+
+  private closeFd(): void {
+    if (this.fd >= 0) closeSync(this.fd);
+    this.fd = -1;
+  }
+}
