@@ -144,7 +144,7 @@ export class Session {
     caps.push(
       'IDLE', 'NAMESPACE', 'UNSELECT', 'UIDPLUS', 'CHILDREN', 'LIST-EXTENDED', 'LIST-STATUS',
       'SPECIAL-USE', 'CREATE-SPECIAL-USE', 'STATUS=SIZE', 'UTF8=ACCEPT', 'MULTIAPPEND', 'MOVE',
-      'ESEARCH', 'SEARCHRES', 'WITHIN',
+      'ESEARCH', 'SEARCHRES', 'WITHIN', 'BINARY',
       `APPENDLIMIT=${this.ctx.config.limits.append_max_bytes}`,
     );
     return caps;

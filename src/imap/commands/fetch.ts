@@ -11,7 +11,7 @@ import { decodeBody } from '../../message/decode.ts';
 import { headerFields } from '../../message/header.ts';
 import { parseMessage } from '../../message/parse.ts';
 import { findPart, resolveSection, type SectionRange } from '../../message/section.ts';
-import type { MessageInfo, Part } from '../../message/types.ts';
+import type { MessageInfo } from '../../message/types.ts';
 import type { StoredMessage } from '../../store/types.ts';
 import { SysFlag } from '../../store/types.ts';
 import { writeBodyStructure, writeEnvelope } from '../bodystructure.ts';
@@ -73,6 +73,7 @@ const fetch = spec({
     const wantFile = atts.some(needsFile);
     const marksSeen = !view.readOnly && atts.some(setsSeen);
     const wantFlags = atts.some((a) => a.kind === 'FLAGS');
+    let expungeIssued = false;
 
     for (let i = 0; i < uids.length; i += BATCH) {
       const batch = uids.slice(i, i + BATCH);
@@ -91,9 +92,17 @@ const fetch = spec({
         }
       }
       const structures = wantStructure ? account.structures(mbId, batch) : null;
-      for (const m of metas) {
-        const seq = view.seq(m.uid);
+      const byUid = new Map(metas.map((m) => [m.uid, m]));
+      for (const uid of batch) {
+        const seq = view.seq(uid);
         if (seq === 0) continue;
+        const m = byUid.get(uid);
+        if (!m) {
+          // Expunged by another session, and this one has not been told yet.
+          writeExpunged(s, seq, uid, atts);
+          expungeIssued = true;
+          continue;
+        }
         let info = structures?.get(m.uid) ?? null;
         const file = wantFile || (wantStructure && !info) ? new MessageFile(account.messagePath(mbId, m.uid)) : null;
         try {
@@ -123,8 +132,38 @@ const fetch = spec({
         if (s.w.length > INLINE_MAX) await flushWithBackpressure(s);
       }
     }
+    if (expungeIssued) return { code: 'EXPUNGEISSUED', text: 'some messages were expunged by another session' };
   },
 });
+
+/**
+ * A message still in this session's view that another session expunged: its UID, empty
+ * flags and NIL for its contents, as Dovecot answers; the tagged OK says EXPUNGEISSUED.
+ */
+function writeExpunged(s: Session, seq: number, uid: number, atts: readonly FetchAtt[]): void {
+  s.w.raw('* ').num(seq).raw(' FETCH (UID ').num(uid);
+  for (const a of atts) {
+    switch (a.kind) {
+      case 'FLAGS':
+        s.w.raw(' FLAGS ()');
+        break;
+      case 'BODY[]':
+        s.w.raw(' BODY[').raw(sectionText(a.section)).raw('] NIL');
+        break;
+      case 'BINARY[]':
+        s.w.raw(' BINARY[').raw(a.part.join('.')).raw('] NIL');
+        break;
+      case 'RFC822':
+      case 'RFC822.HEADER':
+      case 'RFC822.TEXT':
+        s.w.sp().raw(a.kind).raw(' NIL');
+        break;
+      default:
+        break;
+    }
+  }
+  s.w.raw(')').crlf();
+}
 
 async function writeAtt(s: Session, a: FetchAtt, m: StoredMessage, info: MessageInfo | null, file: MessageFile | null, binaries: Map<FetchAtt, Uint8Array>): Promise<void> {
   const w = s.w;
@@ -245,22 +284,20 @@ async function sendRange(s: Session, file: MessageFile, r: SectionRange, partial
   }
 }
 
-/** The leaf part BINARY[part] names; the whole message for an empty part path. */
-function binaryPart(info: MessageInfo, path: number[]): Part {
-  const p = findPart(info, path);
-  if (!p) throw no('NONEXISTENT', 'no such message part');
-  if (p.type === 'multipart' || (p.message !== null && path.length > 0)) throw no('CANNOT', 'BINARY needs a leaf part');
-  return p;
-}
-
-/** A part's content with its Content-Transfer-Encoding undone (RFC 3516). */
+/**
+ * A part's content with its Content-Transfer-Encoding undone (RFC 3516). As Dovecot
+ * answers: a part that does not exist is empty, and a multipart or message part is sent
+ * as it is stored.
+ */
 function decoded(file: MessageFile, info: MessageInfo, path: number[]): Uint8Array {
-  const part = binaryPart(info, path);
-  const start = path.length ? part.bodyStart : 0;
-  const end = path.length ? part.bodyEnd : info.size;
-  const r = decodeBody(path.length ? part.encoding : '7bit', file.read(start, end));
+  if (path.length === 0) return file.read(0, info.size);
+  const part = findPart(info, path);
+  if (!part) return EMPTY;
+  const raw = file.read(part.bodyStart, part.bodyEnd);
+  if (part.type === 'multipart' || part.message !== null) return raw;
+  const r = decodeBody(part.encoding, raw);
   if (!r) throw no('UNKNOWN-CTE', `unknown Content-Transfer-Encoding ${part.encoding}`);
-  if (r.invalid) throw no('PARSE', 'the part\'s content does not decode');
+  if (r.invalid) throw no('PARSE', "the part's content does not decode");
   return r.data;
 }
 
