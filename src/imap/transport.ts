@@ -31,10 +31,6 @@ export class Transport<T = unknown> {
     return this.queued;
   }
 
-  get tls(): boolean {
-    return this.socket.getTLSVersion?.() != null && this.socket.getTLSVersion() !== 'unknown' && this.socket.getTLSVersion() !== null;
-  }
-
   addLayer(layer: Layer): void {
     this.layers.push(layer);
   }
