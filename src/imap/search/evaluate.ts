@@ -24,7 +24,7 @@
 //   a missing or unparseable Date: matches none of them (Dovecot treats it as 1970).
 // - OLDER n / YOUNGER n (RFC 5032): YOUNGER is "internal date within the last n
 //   seconds", OLDER is its complement.
-// - \Recent is not implemented: RECENT and NEW match nothing, OLD matches everything.
+// - \Recent is not kept (IMAP4rev2 dropped it): RECENT and NEW match nothing, OLD matches everything.
 // - Sequence numbers past the last message simply match nothing (Dovecot: no BAD).
 
 import type { ImapDate, SearchKey, SequenceSet } from '../parser-types.ts';

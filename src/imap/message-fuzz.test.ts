@@ -6,15 +6,15 @@
 import { expect, test } from 'bun:test';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ResponseWriter } from '../imap/encode.ts';
-import { writeBodyStructure, writeEnvelope } from '../imap/bodystructure.ts';
-import { decodeBody } from './decode.ts';
-import { decodeHeaderValue } from './encodedword.ts';
-import { rng } from './testutil.ts';
-import { normalizeNewlines } from './newlines.ts';
-import { MessageParser, parseMessage } from './parse.ts';
-import { resolveSection } from './section.ts';
-import type { Part } from './types.ts';
+import { ResponseWriter } from './encode.ts';
+import { writeBodyStructure, writeEnvelope } from './bodystructure.ts';
+import { decodeBody } from '../message/decode.ts';
+import { decodeHeaderValue } from '../message/encodedword.ts';
+import { rng } from '../message/testutil.ts';
+import { normalizeNewlines } from '../message/newlines.ts';
+import { MessageParser, parseMessage } from '../message/parse.ts';
+import { resolveSection } from '../message/section.ts';
+import type { Part } from '../message/types.ts';
 
 const DIR = join(import.meta.dir, '../../fixtures/messages');
 const corpus = readdirSync(DIR)

@@ -6,14 +6,14 @@
 import { describe, expect, test } from 'bun:test';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ResponseWriter } from '../imap/encode.ts';
-import { writeBodyStructure, writeEnvelope } from '../imap/bodystructure.ts';
-import { headerFields } from './header.ts';
-import { normalizeNewlines } from './newlines.ts';
-import { MessageParser, parseMessage } from './parse.ts';
-import { resolveSection, type Section } from './section.ts';
-import { rng } from './testutil.ts';
-import type { MessageInfo } from './types.ts';
+import { ResponseWriter } from './encode.ts';
+import { writeBodyStructure, writeEnvelope } from './bodystructure.ts';
+import { headerFields } from '../message/header.ts';
+import { normalizeNewlines } from '../message/newlines.ts';
+import { MessageParser, parseMessage } from '../message/parse.ts';
+import { resolveSection, type Section } from '../message/section.ts';
+import { rng } from '../message/testutil.ts';
+import type { MessageInfo } from '../message/types.ts';
 
 const DIR = join(import.meta.dir, '../../fixtures/messages');
 const names = readdirSync(DIR)
