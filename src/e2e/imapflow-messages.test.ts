@@ -12,6 +12,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, setDefaultTimeout, te
 import { ImapFlow, type FetchMessageObject, type ImapFlowOptions, type MessageStructureObject, type SearchObject } from 'imapflow';
 import { dovecotAvailable, startDovecot } from '../../bench/dovecot.ts';
 import { ImapClient, imapDateTime } from '../imap/client.ts';
+import { rng } from '../message/testutil.ts';
 import { startServer, type Account } from './harness.ts';
 
 setDefaultTimeout(120_000);
@@ -25,17 +26,6 @@ const COUNT = 3000;
 const BOX = 'flow-big';
 
 // ---- the generated mailbox ----
-
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const WORDS = 'lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor incididunt ut labore et dolore magna aliqua'.split(' ');
 const SENDERS = [
@@ -77,7 +67,7 @@ const BASE = Date.UTC(2020, 0, 1, 12, 0, 0);
 const MIDNIGHT = Date.UTC(2020, 0, 1);
 
 function generate(i: number): Gen {
-  const r = prng(i * 7919);
+  const r = rng(i * 7919);
   const from = SENDERS[i % SENDERS.length];
   const topic = TOPICS[i % TOPICS.length];
   const subject = `${topic.text} #${i}`;
