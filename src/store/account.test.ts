@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { setLogSink } from '../log.ts';
 import { Account } from './account.ts';
 import { DB_FILE, msgDir, tmpDir } from './files.ts';
-import { type AppendInput, type Change, StoreError, SysFlag } from './types.ts';
+import { type AppendInput, type AppendResult, type Change, StoreError, SysFlag } from './types.ts';
 
 const DEFAULTS = { drafts: 'Drafts', sent: 'Sent', archive: 'Archive', junk: 'Junk', trash: 'Trash' };
 
@@ -218,6 +218,37 @@ for (const backend of backends) {
         expect(a.message(inbox, 7)).toBeNull();
         expect(storeError(() => a.messagePath(inbox, 7))).toBe('NONEXISTENT');
         expect(a.firstUnseenUid(inbox)).toBe(1);
+      });
+
+      test('appendGrouped commits concurrent calls together; a failing call fails alone', async () => {
+        const inbox = id('INBOX');
+        const other = a.createMailbox('grouped').id;
+        const bad = [upload(a), upload(a)];
+        bad[1].keywords = ['has space'];
+        const seen: Change[] = [];
+        const off = a.subscribeChanges((c) => seen.push(...c));
+        const calls = [
+          a.appendGrouped(inbox, [upload(a)]),
+          a.appendGrouped(other, [upload(a), upload(a)]),
+          a.appendGrouped(inbox, bad),
+          a.appendGrouped(inbox, [upload(a)]),
+        ];
+        const results = await Promise.allSettled(calls);
+        off();
+        expect(results.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled', 'rejected', 'fulfilled']);
+        const uidsOf = (r: PromiseSettledResult<AppendResult[]>) => (r.status === 'fulfilled' ? r.value.map((x) => x.uid) : null);
+        expect(results.map(uidsOf)).toEqual([[1], [1, 2], null, [2]]);
+        // One transaction: one modseq for every message it recorded, one broadcast.
+        const modseqs = new Set(results.flatMap((r) => (r.status === 'fulfilled' ? r.value.map((x) => x.modseq) : [])));
+        expect(modseqs.size).toBe(1);
+        expect(seen.filter((c) => c.kind === 'added').length).toBe(4);
+        expect(a.counts(inbox).messages).toBe(2);
+        expect(a.counts(other).messages).toBe(2);
+        expect(readdirSync(tmpDir(dir))).toEqual([]);
+        expect(msgFiles(dir).length).toBe(4);
+        // The next write gets a fresh modseq (the failed savepoint did not undo the counter).
+        const next = a.append(inbox, upload(a));
+        expect(next.modseq).toBeGreaterThan([...modseqs][0]);
       });
 
       test('appendMany is all or nothing and removes its files on failure', () => {

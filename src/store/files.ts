@@ -12,6 +12,7 @@
 //   TMP_MAX_AGE_MS, is stale and removed when the account is opened.
 
 import { closeSync, copyFileSync, fdatasyncSync, fstatSync, fsyncSync, linkSync, mkdirSync, openSync, readdirSync, renameSync, statSync, unlinkSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 
 export const MSG_DIR = 'msg';
@@ -52,6 +53,17 @@ export function syncFile(path: string): number {
     return fstatSync(fd).size;
   } finally {
     closeSync(fd);
+  }
+}
+
+/** syncFile off the event loop (the fsync runs in the thread pool). */
+export async function syncFileAsync(path: string): Promise<number> {
+  const fh = await open(path, 'r');
+  try {
+    await fh.datasync();
+    return (await fh.stat()).size;
+  } finally {
+    await fh.close();
   }
 }
 

@@ -1,7 +1,8 @@
 // APPEND with MULTIAPPEND (RFC 9051 §6.3.12, RFC 3502, UIDPLUS RFC 4315, BINARY
 // literal8 RFC 3516). The literal was checked before `+` (destination exists, size
 // under APPENDLIMIT) and streamed into a temp file; the store takes the file over,
-// fsyncs it and commits, all messages in one transaction.
+// fsyncs it and commits, all messages of the command in one transaction, grouped with
+// the APPENDs other sessions make at the same moment (one fsync serves them all).
 
 import type { AppendInput } from '../../store/types.ts';
 import { Upload } from '../upload.ts';
@@ -12,7 +13,7 @@ import { parseFlags } from './flags.ts';
 const append = spec({
   names: ['APPEND'],
   states: AUTHED,
-  run(s, cmd) {
+  async run(s, cmd) {
     const account = s.account;
     const mb = account.mailboxByName(s.mailboxName(cmd.mailbox), { missing: 'TRYCREATE' });
     const inputs: AppendInput[] = cmd.messages.map((m) => {
@@ -28,11 +29,7 @@ const append = spec({
       const { path, size, structure } = s.upload(m.literal).result();
       return { tmpPath: path, size, structure, flags: bits, keywords, internalDate };
     });
-    if (inputs.length === 1) {
-      const r = account.append(mb.id, inputs[0]);
-      return { code: `APPENDUID ${r.uidValidity} ${r.uid}`, text: 'APPEND completed' };
-    }
-    const r = account.appendMany(mb.id, inputs);
+    const r = await account.appendGrouped(mb.id, inputs);
     const first = r[0].uid;
     const last = r[r.length - 1].uid;
     return { code: `APPENDUID ${r[0].uidValidity} ${first === last ? first : `${first}:${last}`}`, text: 'APPEND completed' };
