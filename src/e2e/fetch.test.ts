@@ -118,3 +118,32 @@ describe('FETCH behaviour', () => {
     await c.logout();
   });
 });
+
+describe('large messages', () => {
+  test('a 3 MB message streams back byte for byte; BINARY returns the attachment decoded', async () => {
+    const c = await srv.login();
+    await c.ok('CREATE big');
+    const blob = new Uint8Array(2 * 1024 * 1024);
+    for (let i = 0; i < blob.length; i++) blob[i] = (i * 7919) & 0xff;
+    const b64 = Buffer.from(blob).toString('base64').replace(/.{76}/g, '$&\r\n');
+    const msg =
+      'From: big@example.org\r\nSubject: big\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=zz\r\n\r\n' +
+      '--zz\r\nContent-Type: text/plain\r\n\r\nsee attachment\r\n' +
+      `--zz\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n${b64}\r\n--zz--\r\n`;
+    const bytes = new TextEncoder().encode(msg);
+    await c.append('big', bytes);
+    await c.ok('EXAMINE big');
+    const r = await c.ok('FETCH 1 (RFC822.SIZE BODY.PEEK[])');
+    const f = pick(r, 'FETCH')[0];
+    expect(Number(f.attrs['RFC822.SIZE'])).toBe(bytes.length);
+    const body = f.items[f.items.indexOf('BODY[]') + 1] as Uint8Array;
+    expect(body.length).toBe(bytes.length);
+    expect(Buffer.compare(Buffer.from(body), Buffer.from(bytes))).toBe(0);
+    const bin = await c.ok('FETCH 1 (BINARY.PEEK[2] BINARY.SIZE[2])');
+    const g = pick(bin, 'FETCH')[0];
+    expect(Number(g.attrs['BINARY.SIZE[2]'])).toBe(blob.length);
+    const decoded = g.items[g.items.indexOf('BINARY[2]') + 1] as Uint8Array;
+    expect(Buffer.compare(Buffer.from(decoded), Buffer.from(blob))).toBe(0);
+    await c.logout();
+  });
+});
