@@ -1,4 +1,4 @@
-import { afterEach, beforeEach, describe, expect, test } from 'bun:test';
+import { afterEach, beforeEach, describe, expect, test, spyOn } from 'bun:test';
 import { Database } from 'bun:sqlite';
 import { createHmac } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -107,6 +107,25 @@ describe('accounts', () => {
     mkdirSync(join(dir, 'accounts', 'old@example.org'), { recursive: true });
     expect(code(() => db.addAccount('old@example.org', 'pw'))).toBe('EXISTS');
     expect(db.account('old@example.org')).toBeNull();
+  });
+
+  test('a repeated successful login skips the slow hash; a wrong password or a new one never hits the cache', async () => {
+    db.addAccount('cache@example.org', 'right');
+    const spy = spyOn(Bun.password, 'verify');
+    try {
+      expect(await db.verifyPassword('cache@example.org', 'right')).toBe(true);
+      expect(spy).toHaveBeenCalledTimes(1);
+      expect(await db.verifyPassword('cache@example.org', 'right')).toBe(true);
+      expect(spy).toHaveBeenCalledTimes(1);
+      expect(await db.verifyPassword('cache@example.org', 'wrong')).toBe(false);
+      expect(spy).toHaveBeenCalledTimes(2);
+      db.setPassword('cache@example.org', 'changed');
+      expect(await db.verifyPassword('cache@example.org', 'right')).toBe(false);
+      db.setDisabled('cache@example.org', true);
+      expect(await db.verifyPassword('cache@example.org', 'changed')).toBe(false);
+    } finally {
+      spy.mockRestore();
+    }
   });
 
   test('passwords verify; setPassword replaces every secret', async () => {

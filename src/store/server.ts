@@ -16,6 +16,7 @@
 //   version bump; released migrations are never edited. A newer database is refused.
 
 import { Database } from 'bun:sqlite';
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { domainToASCII } from 'node:url';
@@ -126,6 +127,16 @@ export function normalizeAddress(address: string): { address: string; localpart:
 
 interface AccountRow { id: number; address: string; domain: string; created: number; disabled: number }
 const toAccount = (r: AccountRow): AccountInfo => ({ ...r, disabled: r.disabled !== 0 });
+
+/** How long a verified login may be reused, and how many are kept. */
+const LOGIN_CACHE_MS = 60 * 60 * 1000;
+const LOGIN_CACHE_MAX = 100_000;
+/** Per-process key of the login cache: nothing outside this process can compute its MACs. */
+const LOGIN_CACHE_KEY = randomBytes(32);
+
+function loginMac(passwordHash: string, password: string): Buffer {
+  return createHmac('sha256', LOGIN_CACHE_KEY).update(passwordHash).update('\0').update(password).digest();
+}
 
 export class ServerDb {
   private constructor(readonly dataDir: string, private readonly db: Database) {}
@@ -285,8 +296,19 @@ export class ServerDb {
    */
   async verifyPassword(address: string, password: string): Promise<boolean> {
     const row = this.secretRow(address);
+    const live = row !== null && row.disabled === 0;
+    // A repeat of a login that succeeded recently skips the deliberately slow hash, as
+    // Dovecot's auth cache does. The entry is a keyed MAC of the stored hash and the
+    // password, so a password change or a wrong password never matches it.
+    const mac = live ? loginMac(row.password_hash, password) : null;
+    const cached = live ? this.verified.get(address) : undefined;
+    if (mac && cached && Date.now() - cached.at < LOGIN_CACHE_MS && timingSafeEqual(cached.mac, mac)) return true;
     const ok = await verifyPasswordHash(password, row?.password_hash ?? DUMMY_PASSWORD_HASH);
-    return ok && row !== null && row.disabled === 0;
+    if (!ok || !live || !mac) return false;
+    this.verified.delete(address);
+    this.verified.set(address, { mac, at: Date.now() });
+    if (this.verified.size > LOGIN_CACHE_MAX) this.verified.delete(this.verified.keys().next().value!);
+    return true;
   }
 
   /** What SCRAM-SHA-1/256 needs; null for an unknown or disabled account or a password SASLprep refused. */
@@ -313,6 +335,9 @@ export class ServerDb {
     if (!row) throw new ServerDbError('NONEXISTENT', `account ${address} does not exist`);
     return row.id;
   }
+
+  /** Recent successful logins, oldest first (verifyPassword). */
+  private verified = new Map<string, { mac: Buffer; at: number }>();
 
   private secretRow(address: string): SecretRow | null {
     let norm: string;
