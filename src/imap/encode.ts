@@ -8,6 +8,7 @@
 import { encodeUtf7 } from './utf7.ts';
 
 const enc = new TextEncoder();
+const NO_BYTES = new Uint8Array(0);
 const CRLF = 0x0d0a;
 
 export class ResponseWriter {
@@ -17,8 +18,10 @@ export class ResponseWriter {
    * mailbox names as UTF-8 instead of modified UTF-7. */
   utf8 = false;
 
-  constructor(initial = 4096) {
-    this.buf = new Uint8Array(initial);
+  /** The buffer is allocated on first use and handed off by take(), so an idle
+   * connection holds none. `initial` is the size of each turn's first allocation. */
+  constructor(private readonly initial = 4096) {
+    this.buf = NO_BYTES;
   }
 
   get length(): number {
@@ -27,7 +30,7 @@ export class ResponseWriter {
 
   private reserve(n: number): void {
     if (this.len + n <= this.buf.length) return;
-    let size = this.buf.length * 2;
+    let size = Math.max(this.buf.length * 2, this.initial);
     while (size < this.len + n) size *= 2;
     const next = new Uint8Array(size);
     next.set(this.buf.subarray(0, this.len));
@@ -122,7 +125,7 @@ export class ResponseWriter {
   /** Take the bytes written so far and start again. The returned view is not reused. */
   take(): Uint8Array {
     const out = this.buf.subarray(0, this.len);
-    this.buf = new Uint8Array(this.buf.length > 65536 ? 4096 : this.buf.length);
+    this.buf = NO_BYTES;
     this.len = 0;
     return out;
   }

@@ -1822,8 +1822,11 @@ export class CommandParser {
 
   private endCommand(): void {
     if (!this.direct) {
-      if (this.exposed) this.accStart = this.accLen;
-      else this.accLen = this.accStart;
+      // The buffer holds only the command that just ended: let it go (views handed out
+      // keep their bytes), so an idle connection holds no accumulation buffer.
+      this.acc = EMPTY;
+      this.accStart = 0;
+      this.accLen = 0;
     }
     this.phase = PH_LINE;
     this.started = false;
