@@ -31,6 +31,11 @@ import { join } from 'node:path';
 export interface DovecotUser {
   user: string;
   password: string;
+  /**
+   * The stored password with its scheme, written instead of `{PLAIN}<password>`, e.g.
+   * `{ARGON2ID}$argon2id$v=19$...` (the bench's login scenario: the same hashing cost as postern).
+   */
+  passwordHash?: string;
 }
 
 export interface DovecotOptions {
@@ -92,7 +97,7 @@ function atLeast(version: string, major: number, minor: number): boolean {
 }
 
 /** A port that was free a moment ago (the kernel's choice on 127.0.0.1). */
-async function freePort(): Promise<number> {
+export async function freePort(): Promise<number> {
   const l = Bun.listen({ hostname: '127.0.0.1', port: 0, socket: { data() {} } });
   const port = l.port;
   l.stop(true);
@@ -253,7 +258,7 @@ export function alive(pid: number): boolean {
 }
 
 /** Resolves true once something on the port sends an `* OK` greeting, false at the deadline. */
-async function greets(port: number, deadline: number, exited: () => boolean): Promise<boolean> {
+export async function greets(port: number, deadline: number, exited: () => boolean = () => false): Promise<boolean> {
   while (Date.now() < deadline && !exited()) {
     const ok = await new Promise<boolean>((resolve) => {
       let buf = '';
@@ -294,7 +299,7 @@ export async function startDovecot(opts: DovecotOptions): Promise<Dovecot> {
   const version = dovecotVersion();
   if (!bin || !version) throw new Error('dovecot is not installed (Debian: apt-get install dovecot-imapd)');
   for (const u of opts.users) {
-    if (/[:\s]/.test(u.user) || /[:\r\n]/.test(u.password)) throw new Error(`startDovecot: user ${JSON.stringify(u.user)}: no ':' or whitespace in names, no ':' or newline in passwords`);
+    if (/[:\s]/.test(u.user) || /[:\r\n]/.test(u.password) || /[:\r\n]/.test(u.passwordHash ?? '')) throw new Error(`startDovecot: user ${JSON.stringify(u.user)}: no ':' or whitespace in names, no ':' or newline in passwords`);
   }
   const temporary = opts.dir === undefined;
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'postern-dovecot-'));
@@ -339,7 +344,7 @@ export async function startDovecot(opts: DovecotOptions): Promise<Dovecot> {
     if (reused) for (const h of fresh) chownTree(h);
     else chownTree(mailDir);
   }
-  writeFileSync(join(dir, 'users'), opts.users.map((u) => `${u.user}:{PLAIN}${u.password}::::::`).join('\n') + '\n', { mode: 0o600 });
+  writeFileSync(join(dir, 'users'), opts.users.map((u) => `${u.user}:${u.passwordHash ?? `{PLAIN}${u.password}`}::::::`).join('\n') + '\n', { mode: 0o600 });
   const configPath = join(dir, 'dovecot.conf');
   const logPath = join(dir, 'dovecot.log');
   writeFileSync(logPath, '');

@@ -297,9 +297,9 @@ export class ServerDb {
   async verifyPassword(address: string, password: string): Promise<boolean> {
     const row = this.secretRow(address);
     const live = row !== null && row.disabled === 0;
-    // A repeat of a login that succeeded recently skips the deliberately slow hash, as
-    // Dovecot's auth cache does. The entry is a keyed MAC of the stored hash and the
-    // password, so a password change or a wrong password never matches it.
+    // A repeat of a login that succeeded recently skips the deliberately slow hash. The
+    // entry is a keyed MAC of the stored hash and the password, so a password change or a
+    // wrong password never matches it.
     const mac = live ? loginMac(row.password_hash, password) : null;
     const cached = live ? this.verified.get(address) : undefined;
     if (mac && cached && Date.now() - cached.at < LOGIN_CACHE_MS && timingSafeEqual(cached.mac, mac)) return true;
