@@ -13,7 +13,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Subprocess } from 'bun';
-import { setDefaultTimeout } from 'bun:test';
+import { afterAll, afterEach, beforeAll, setDefaultTimeout } from 'bun:test';
 import { generateSelfSigned } from '../config/cert.ts';
 import type { Config } from '../config/schema.ts';
 import { ImapClient, type ConnectOptions } from '../imap/client.ts';
@@ -399,4 +399,23 @@ export function missing(program: string, why = `${program} is not installed`): b
 /** A small RFC 5322 message. */
 export function message(subject: string, body = 'Hello.\r\n', from = 'sender@example.org'): string {
   return `From: ${from}\r\nTo: user@localhost\r\nSubject: ${subject}\r\nDate: Mon, 7 Feb 1994 21:52:25 -0800\r\nMessage-ID: <${subject.replace(/\W/g, '')}.${Date.now()}@example.org>\r\n\r\n${body}`;
+}
+
+/**
+ * A server for the enclosing describe: started before its tests, stopped after them,
+ * and checked for SERVERBUG after each test. Call the returned function inside a test.
+ */
+export function serverFor(opts: ServerOptions = {}): () => TestServer {
+  let srv: TestServer | undefined;
+  beforeAll(async () => {
+    srv = await startServer(opts);
+  });
+  afterAll(async () => {
+    await srv?.stop();
+  });
+  afterEach(() => srv?.assertHealthy());
+  return () => {
+    if (!srv) throw new Error('serverFor: the server is not running');
+    return srv;
+  };
 }

@@ -3,23 +3,17 @@
 // connections with BYE; a client that does not read makes the server stop reading
 // from it instead of buffering without bound.
 
-import { afterAll, afterEach, beforeAll, describe, expect, test } from 'bun:test';
+import { describe, expect, test } from 'bun:test';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { literal } from '../imap/client.ts';
-import { message, startServer, type TestServer } from './harness.ts';
+import { message, serverFor } from './harness.ts';
 
 describe('internal errors', () => {
-  let srv: TestServer;
-  beforeAll(async () => {
-    srv = await startServer();
-  });
-  afterAll(async () => {
-    await srv?.stop();
-  });
-  afterEach(() => srv?.assertHealthy());
+  const server = serverFor();
 
   test('an exception answers NO [SERVERBUG] with the cid, which the log line carries too', async () => {
+    const srv = server();
     const c = await srv.login();
     const other = await srv.login();
     // Break the account's upload directory under the running server: a file where the directory was.
@@ -45,16 +39,10 @@ describe('internal errors', () => {
 });
 
 describe('timeouts', () => {
-  let srv: TestServer;
-  beforeAll(async () => {
-    srv = await startServer({ config: { limits: { login_timeout_seconds: 1, idle_timeout_seconds: 3, idle_keepalive_seconds: 1 } } });
-  });
-  afterAll(async () => {
-    await srv?.stop();
-  });
-  afterEach(() => srv?.assertHealthy());
+  const server = serverFor({ config: { limits: { login_timeout_seconds: 1, idle_timeout_seconds: 3, idle_keepalive_seconds: 1 } } });
 
   test('a connection that does not log in is closed with BYE after login_timeout_seconds', async () => {
+    const srv = server();
     const c = await srv.connect();
     const t0 = Date.now();
     await c.waitClosed(5000);
@@ -63,6 +51,7 @@ describe('timeouts', () => {
   });
 
   test('IDLE gets `* OK Still here` keep-alives, and is closed after idle_timeout_seconds', async () => {
+    const srv = server();
     const c = await srv.login();
     const idle = await c.idle();
     const t0 = Date.now();
@@ -74,6 +63,7 @@ describe('timeouts', () => {
   });
 
   test('commands keep a connection alive', async () => {
+    const srv = server();
     const c = await srv.login();
     for (let i = 0; i < 5; i++) {
       await Bun.sleep(600);
@@ -84,16 +74,10 @@ describe('timeouts', () => {
 });
 
 describe('backpressure', () => {
-  let srv: TestServer;
-  beforeAll(async () => {
-    srv = await startServer();
-  });
-  afterAll(async () => {
-    await srv?.stop();
-  });
-  afterEach(() => srv?.assertHealthy());
+  const server = serverFor();
 
   test('a client that does not read stops the server reading; every answer arrives in order afterwards', async () => {
+    const srv = server();
     const N = 60000;
     const { address, password } = srv.user;
     const received: Uint8Array[] = [];
@@ -145,16 +129,10 @@ describe('backpressure', () => {
 });
 
 describe('connections per address', () => {
-  let srv: TestServer;
-  beforeAll(async () => {
-    srv = await startServer({ config: { limits: { max_connections_per_ip: 3 } } });
-  });
-  afterAll(async () => {
-    await srv?.stop();
-  });
-  afterEach(() => srv?.assertHealthy());
+  const server = serverFor({ config: { limits: { max_connections_per_ip: 3 } } });
 
   test('past max_connections_per_ip a connection gets BYE; closing one frees a place', async () => {
+    const srv = server();
     const open = [await srv.connect(), await srv.connect(), await srv.connect()];
     const extra = await srv.connect();
     expect(extra.greeting.type).toBe('BYE');
@@ -169,16 +147,10 @@ describe('connections per address', () => {
 });
 
 describe('failed logins', () => {
-  let srv: TestServer;
-  beforeAll(async () => {
-    srv = await startServer({ config: { auth: { failed_login_delay_ms: 300, failed_login_delay_max_ms: 2000 } } });
-  });
-  afterAll(async () => {
-    await srv?.stop();
-  });
-  afterEach(() => srv?.assertHealthy());
+  const server = serverFor({ config: { auth: { failed_login_delay_ms: 300, failed_login_delay_max_ms: 2000 } } });
 
   test('a failed login is answered after a delay that grows, and parallel guesses queue behind it', async () => {
+    const srv = server();
     const a = await srv.connect();
     const b = await srv.connect();
     const t0 = Date.now();
