@@ -15,6 +15,7 @@
 
 import { join } from 'node:path';
 import type { Subprocess } from 'bun';
+import { lines } from './lines.ts';
 
 const WORKER = join(import.meta.dir, '..', 'worker.ts');
 
@@ -67,38 +68,23 @@ export class Worker {
   }
 
   private async readStdout(): Promise<void> {
-    const dec = new TextDecoder();
-    let buf = '';
-    for await (const chunk of this.proc.stdout) {
-      buf += dec.decode(chunk, { stream: true });
-      let i: number;
-      while ((i = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, i).trim();
-        buf = buf.slice(i + 1);
-        if (!line) continue;
-        try {
-          this.queue.push(JSON.parse(line) as Msg);
-        } catch {
-          this.stderrTail.push(`(stdout) ${line}`);
-        }
+    for await (const raw of lines(this.proc.stdout)) {
+      const line = raw.trim();
+      if (!line) continue;
+      try {
+        this.queue.push(JSON.parse(line) as Msg);
+      } catch {
+        this.stderrTail.push(`(stdout) ${line}`);
       }
       this.wake();
     }
   }
 
   private async readStderr(): Promise<void> {
-    const dec = new TextDecoder();
-    let buf = '';
-    for await (const chunk of this.proc.stderr) {
-      buf += dec.decode(chunk, { stream: true });
-      let i: number;
-      while ((i = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, i);
-        buf = buf.slice(i + 1);
-        if (process.env.BENCH_VERBOSE) process.stderr.write(`[${this.name} ${this.pid}] ${line}\n`);
-        this.stderrTail.push(line);
-        if (this.stderrTail.length > 40) this.stderrTail.shift();
-      }
+    for await (const line of lines(this.proc.stderr)) {
+      if (process.env.BENCH_VERBOSE) process.stderr.write(`[${this.name} ${this.pid}] ${line}\n`);
+      this.stderrTail.push(line);
+      if (this.stderrTail.length > 40) this.stderrTail.shift();
     }
   }
 

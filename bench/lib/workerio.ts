@@ -1,6 +1,7 @@
 // The worker side of bench/lib/pool.ts: read the job and control messages from stdin,
 // write JSON lines to stdout.
 
+import { lines } from './lines.ts';
 import { selfCpu } from './proc.ts';
 
 export type Control = { type: string; [k: string]: unknown };
@@ -18,18 +19,11 @@ export class WorkerIO {
   }
 
   private async read(): Promise<void> {
-    const dec = new TextDecoder();
-    let buf = '';
-    for await (const chunk of Bun.stdin.stream()) {
-      buf += dec.decode(chunk, { stream: true });
-      let i: number;
-      while ((i = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, i).trim();
-        buf = buf.slice(i + 1);
-        if (!line) continue;
-        const m = JSON.parse(line) as Control;
-        if (this.first) { const f = this.first; this.first = null; f(m); } else this.queue.push(m);
-      }
+    for await (const raw of lines(Bun.stdin.stream())) {
+      const line = raw.trim();
+      if (!line) continue;
+      const m = JSON.parse(line) as Control;
+      if (this.first) { const f = this.first; this.first = null; f(m); } else this.queue.push(m);
       this.wake();
     }
     this.ended = true;

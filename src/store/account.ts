@@ -858,16 +858,20 @@ export class Account {
     });
   }
 
+  /** What COPY and MOVE both start from: the destination, the source rows, the first new UID. */
+  private transfer(tx: Tx, fromMailboxId: number, uids: readonly number[], toMailboxId: number) {
+    this.row(fromMailboxId, 'NONEXISTENT');
+    const dst = this.row(toMailboxId, 'TRYCREATE');
+    const rows = uids.length ? this.s.msgSources.all(fromMailboxId, jsonUids(uids)) : [];
+    if (rows.length) checkUidSpace(dst, rows.length);
+    return { dst, rows, base: dst.uid_next, m: rows.length ? tx.modseq() : 0 };
+  }
+
   /** COPY (RFC 9051 §6.4.7): new rows and hard-linked files; flags and keywords kept. */
   copy(fromMailboxId: number, uids: readonly number[], toMailboxId: number): CopyResult {
     return this.write((tx) => {
-      this.row(fromMailboxId, 'NONEXISTENT');
-      const dst = this.row(toMailboxId, 'TRYCREATE');
-      const rows = uids.length ? this.s.msgSources.all(fromMailboxId, jsonUids(uids)) : [];
+      const { dst, rows, base, m } = this.transfer(tx, fromMailboxId, uids, toMailboxId);
       if (!rows.length) return { uidValidity: dst.uid_validity, pairs: [] };
-      checkUidSpace(dst, rows.length);
-      const m = tx.modseq();
-      const base = dst.uid_next;
       const added = this.s.msgCopy.all(toMailboxId, base, m, tx.now, fromMailboxId, jsonUids(rows.map((r) => r.uid)));
       const dirty = new Set<string>();
       for (const a of added) {
@@ -886,13 +890,8 @@ export class Account {
   move(fromMailboxId: number, uids: readonly number[], toMailboxId: number): CopyResult {
     if (fromMailboxId === toMailboxId) throw new StoreError('CANNOT', 'source and destination are the same mailbox');
     return this.write((tx) => {
-      this.row(fromMailboxId, 'NONEXISTENT');
-      const dst = this.row(toMailboxId, 'TRYCREATE');
-      const rows = uids.length ? this.s.msgSources.all(fromMailboxId, jsonUids(uids)) : [];
+      const { dst, rows, base, m } = this.transfer(tx, fromMailboxId, uids, toMailboxId);
       if (!rows.length) return { uidValidity: dst.uid_validity, pairs: [] };
-      checkUidSpace(dst, rows.length);
-      const m = tx.modseq();
-      const base = dst.uid_next;
       this.s.msgMove.run(toMailboxId, base, m, tx.now, fromMailboxId, jsonUids(rows.map((r) => r.uid)));
       const pairs = this.addedToMailbox(tx, toMailboxId, rows, base);
       this.removedFromMailbox(tx, fromMailboxId, rows, false);

@@ -77,7 +77,7 @@ const fetch = spec({
 
     for (let i = 0; i < uids.length; i += BATCH) {
       const batch = uids.slice(i, i + BATCH);
-      let metas = account.messages(mbId, batch);
+      const metas = account.messages(mbId, batch);
       // Fetching a body without PEEK sets \Seen; the new flags go out with the message.
       const seenNow = new Set<number>();
       if (marksSeen) {
@@ -87,7 +87,11 @@ const fetch = spec({
           if (changed.length) {
             s.dropOwnChanges(changed[0].modseq);
             for (const c of changed) seenNow.add(c.uid);
-            metas = account.messages(mbId, batch);
+            for (const m of metas) {
+              if (!seenNow.has(m.uid)) continue;
+              m.flags |= SysFlag.Seen;
+              m.modseq = changed[0].modseq;
+            }
           }
         }
       }

@@ -5,7 +5,6 @@
 
 import type { MailboxInfo } from '../../store/types.ts';
 import { normalizeMailboxName } from '../../store/mailboxname.ts';
-import { decodeMailboxName } from '../mailboxname.ts';
 import type { Session } from '../session.ts';
 import { AUTHED, spec } from './spec.ts';
 import { writeStatus } from './status.ts';
@@ -40,9 +39,8 @@ const list = spec({
   names: ['LIST'],
   states: AUTHED,
   run(s, cmd) {
-    const utf8 = s.utf8;
-    const reference = decodeMailboxName(cmd.reference, utf8);
-    const patterns = cmd.patterns.map((p) => decodeMailboxName(p, utf8));
+    const reference = s.mailboxName(cmd.reference);
+    const patterns = cmd.patterns.map((p) => s.mailboxName(p));
     const sel = new Set(cmd.selection);
     const selSubscribed = sel.has('SUBSCRIBED');
     const selSpecial = sel.has('SPECIAL-USE');
@@ -105,9 +103,8 @@ const lsub = spec({
   names: ['LSUB'],
   states: AUTHED,
   run(s, cmd) {
-    const utf8 = s.utf8;
-    const reference = decodeMailboxName(cmd.reference, utf8);
-    const pattern = decodeMailboxName(cmd.pattern, utf8);
+    const reference = s.mailboxName(cmd.reference);
+    const pattern = s.mailboxName(cmd.pattern);
     if (pattern === '') {
       s.w.raw('* LSUB (\\Noselect) "/" ""').crlf();
       return;
