@@ -1,6 +1,6 @@
 // Newline-delimited text from a byte stream (worker JSON messages, stderr logs).
 
-/** The lines of a stream as they complete, without their LF; a last unterminated line is dropped. */
+/** The lines of a stream as they complete, without their LF; then a last unterminated line, if any. */
 export async function* lines(stream: AsyncIterable<Uint8Array>): AsyncGenerator<string> {
   const dec = new TextDecoder();
   let buf = '';
@@ -12,4 +12,5 @@ export async function* lines(stream: AsyncIterable<Uint8Array>): AsyncGenerator<
       buf = buf.slice(i + 1);
     }
   }
+  if (buf) yield buf;
 }

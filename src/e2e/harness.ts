@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Subprocess } from 'bun';
 import { afterAll, afterEach, beforeAll, setDefaultTimeout } from 'bun:test';
+import { lines } from '../../bench/lib/lines.ts';
 import { generateSelfSigned } from '../config/cert.ts';
 import type { Config } from '../config/schema.ts';
 import { ImapClient, type ConnectOptions } from '../imap/client.ts';
@@ -232,27 +233,18 @@ export async function startServer(opts: ServerOptions = {}): Promise<TestServer>
     let onListening: () => void = () => {};
     const listening = new Promise<void>((res) => { onListening = res; });
     const pump = async (stream: ReadableStream<Uint8Array>) => {
-      const dec = new TextDecoder();
-      let buf = '';
-      for await (const chunk of stream) {
-        buf += dec.decode(chunk, { stream: true });
-        let i: number;
-        while ((i = buf.indexOf('\n')) >= 0) {
-          const line = buf.slice(0, i);
-          buf = buf.slice(i + 1);
-          logs.push(line);
-          if (process.env.POSTERN_E2E_LOGS) process.stderr.write(`[server] ${line}\n`);
-          if (/\bmsg=listening\b/.test(line)) {
-            const f = parseLogfmt(line);
-            const n = Number(f.port);
-            found[f.name ?? `#${Object.keys(found).length}`] = n;
-            if (f.tls === 'implicit' && !tlsPort) tlsPort = n;
-            else if (f.tls !== 'implicit' && !port) port = n;
-            if (want.every((w) => w in found)) onListening();
-          }
+      for await (const line of lines(stream)) {
+        logs.push(line);
+        if (process.env.POSTERN_E2E_LOGS) process.stderr.write(`[server] ${line}\n`);
+        if (/\bmsg=listening\b/.test(line)) {
+          const f = parseLogfmt(line);
+          const n = Number(f.port);
+          found[f.name ?? `#${Object.keys(found).length}`] = n;
+          if (f.tls === 'implicit' && !tlsPort) tlsPort = n;
+          else if (f.tls !== 'implicit' && !port) port = n;
+          if (want.every((w) => w in found)) onListening();
         }
       }
-      if (buf) logs.push(buf);
     };
     void pump(p.stdout);
     void pump(p.stderr);
