@@ -29,6 +29,17 @@ test('strings for humans: whitespace collapsed, literal when changed or special'
   expect(out((w) => writeHumanString(w, 'hi "q"'))).toBe('{6}\r\nhi "q"');
   expect(out((w) => writeHumanString(w, ' \r\n  '))).toBe('""');
   expect(out((w) => writeHumanString(w, ''))).toBe('""');
+  expect(out((w) => writeHumanString(w, ' hi'))).toBe('{2}\r\nhi');
+  expect(out((w) => writeHumanString(w, 'hi '))).toBe('{2}\r\nhi');
+  expect(out((w) => writeHumanString(w, 'a\0b'))).toBe('{3}\r\na\x80b');
+  expect(out((w) => writeHumanString(w, 'caf\xe9'))).toBe('{4}\r\ncaf\xe9');
+});
+
+test('strings for humans in a UTF-8 session: 8-bit text quoted unless changed or special', () => {
+  expect(out((w) => writeHumanString(w, 'caf\xc3\xa9'), true)).toBe('"caf\xc3\xa9"');
+  expect(out((w) => writeHumanString(w, 'caf\xc3\xa9 "x"'), true)).toBe('{9}\r\ncaf\xc3\xa9 "x"');
+  expect(out((w) => writeHumanString(w, 'caf\xc3\xa9  x'), true)).toBe('{7}\r\ncaf\xc3\xa9 x');
+  expect(out((w) => writeHumanString(w, 'a\\b'), true)).toBe('{3}\r\na\\b');
 });
 
 test('envelope defaults Sender and Reply-To to From', () => {

@@ -2,8 +2,8 @@
 // byte what Dovecot 2.3 sends for the same message, from the parsed `MessageInfo`.
 //
 // Invariants: message strings are binary strings (one char per byte) and reach the
-// wire through the string writers below, which choose quoted or literal form, so a
-// value can never inject CRLF. String form follows Dovecot:
+// wire only through the writer's `quotedLatin1` and `literalLatin1`, so a value can
+// never inject CRLF. String form follows Dovecot:
 // - `nstring`: quoted unless it holds CR, LF or NUL, an 8-bit byte (unless the session
 //   speaks UTF-8), or more than four '"' / '\' (then a literal);
 // - "for humans" (subject, display names): whitespace runs collapse to one space and
@@ -13,45 +13,22 @@
 import type { ResponseWriter } from './encode.ts';
 import type { Address, Envelope, Part } from '../message/types.ts';
 
-function bytesOf(s: string): Uint8Array {
-  return new Uint8Array(Buffer.from(s, 'latin1'));
-}
-
 /** A string the way Dovecot's imap_append_nstring writes it. */
 export function writeNString(w: ResponseWriter, s: string | null): void {
-  if (s === null) {
-    w.raw('NIL');
-    return;
-  }
-  let specials = 0;
-  let literal = false;
+  if (s === null) w.raw('NIL');
+  else if (countSpecials(s) > 4) w.literalLatin1(s);
+  // The writer itself turns to a literal for CR, LF, NUL and 8-bit bytes before UTF-8.
+  else w.quotedLatin1(s);
+}
+
+/** How many '"' and '\' a quoted form would escape. */
+function countSpecials(s: string): number {
+  let n = 0;
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
-    if (c === 0x22 || c === 0x5c) {
-      if (++specials > 4) {
-        literal = true;
-        break;
-      }
-    } else if (c === 0x0d || c === 0x0a || c === 0) {
-      literal = true;
-      break;
-    } else if (c >= 0x80 && !w.utf8) {
-      literal = true;
-      break;
-    }
+    if (c === 0x22 || c === 0x5c) n++;
   }
-  const b = bytesOf(s);
-  if (literal) {
-    w.literal(b);
-    return;
-  }
-  w.byte(0x22);
-  for (let i = 0; i < b.length; i++) {
-    const c = b[i];
-    if (c === 0x22 || c === 0x5c) w.byte(0x5c);
-    w.byte(c);
-  }
-  w.byte(0x22);
+  return n;
 }
 
 /** Dovecot's imap_append_string_for_humans. */
@@ -60,46 +37,31 @@ export function writeHumanString(w: ResponseWriter, s: string | null): void {
     w.raw('NIL');
     return;
   }
-  let out = '';
-  let lastWs = true;
-  let modify = false;
-  let simple = true;
-  for (let i = 0; i < s.length; i++) {
+  const text = forHumans(s);
+  if (text === '') w.raw('""');
+  // Unchanged text without '"' or '\' goes quoted, where the writer still sends 8-bit
+  // text as a literal unless the session speaks UTF-8.
+  else if (text === s && countSpecials(s) === 0) w.quotedLatin1(s);
+  else w.literalLatin1(text);
+}
+
+/** Whitespace runs collapsed to one space and trimmed, NUL as 0x80; `s` itself when
+ * nothing changes, which is the common case and allocates nothing. */
+function forHumans(s: string): string {
+  if (!needsCleaning(s)) return s;
+  let out = s.replace(/[ \t\r\n]+/g, ' ').replace(/\0/g, '\x80');
+  if (out.startsWith(' ')) out = out.slice(1);
+  return out.endsWith(' ') ? out.slice(0, -1) : out;
+}
+
+function needsCleaning(s: string): boolean {
+  const last = s.length - 1;
+  for (let i = 0; i <= last; i++) {
     const c = s.charCodeAt(i);
-    if (c === 0x20 || c === 0x09 || c === 0x0d || c === 0x0a) {
-      if (c !== 0x20 || lastWs) modify = true;
-      if (!lastWs) out += ' ';
-      lastWs = true;
-      continue;
-    }
-    lastWs = false;
-    if (c === 0) {
-      modify = true;
-      out += '\x80';
-      continue;
-    }
-    if (c === 0x22 || c === 0x5c) simple = false;
-    else if (c >= 0x80) simple = false;
-    out += s[i];
+    if (c === 0x09 || c === 0x0d || c === 0x0a || c === 0) return true;
+    if (c === 0x20 && (i === 0 || i === last || s.charCodeAt(i - 1) === 0x20)) return true;
   }
-  if (out.endsWith(' ')) {
-    out = out.slice(0, -1);
-    modify = true;
-  }
-  if (!modify && simple) {
-    w.byte(0x22).bytes(bytesOf(s)).byte(0x22);
-    return;
-  }
-  if (out === '') {
-    w.raw('""');
-    return;
-  }
-  if (w.utf8 && !modify && !/["\\\r\n\0]/.test(out)) {
-    // 8-bit text is fine in a quoted string once the client accepts UTF-8.
-    w.byte(0x22).bytes(bytesOf(out)).byte(0x22);
-    return;
-  }
-  w.literal(bytesOf(out));
+  return false;
 }
 
 function writeAddresses(w: ResponseWriter, list: Address[] | null): void {
@@ -157,7 +119,7 @@ function writeParams(w: ResponseWriter, params: Array<[string, string]>, names: 
   for (let i = 0; i < params.length; i++) {
     if (i > 0) w.sp();
     const name = names?.[i] ?? params[i][0];
-    if (params[i][0].toLowerCase() === 'charset') seenCharset = true;
+    if (isCharset(params[i][0])) seenCharset = true;
     writeNString(w, name);
     w.sp();
     writeNString(w, params[i][1]);
@@ -167,6 +129,11 @@ function writeParams(w: ResponseWriter, params: Array<[string, string]>, names: 
     w.raw('"charset" "us-ascii"');
   }
   w.byte(0x29);
+}
+
+/** Case-insensitive "charset", lowercasing only names of its length. */
+function isCharset(name: string): boolean {
+  return name.length === 7 && name.toLowerCase() === 'charset';
 }
 
 const EMPTY_BODY = '("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" 0 0)';
@@ -186,10 +153,10 @@ function writeExtension(w: ResponseWriter, part: Part): void {
   if (part.language === null) w.raw('NIL');
   else {
     w.byte(0x28);
-    part.language.forEach((l, i) => {
+    for (let i = 0; i < part.language.length; i++) {
       if (i > 0) w.sp();
-      writeNString(w, l);
-    });
+      writeNString(w, part.language[i]);
+    }
     w.byte(0x29);
   }
   w.sp();

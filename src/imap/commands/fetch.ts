@@ -21,8 +21,11 @@ import { flagNames, type Session } from '../session.ts';
 import { resolveSet } from './seqset.ts';
 import { SELECTED, spec } from './spec.ts';
 
-/** Messages read from the database per query. */
+/** Messages read from the database per query when bodies or structures are read too. */
 const BATCH = 500;
+/** Per query when only the message rows are needed (flags, sizes, dates): rows are
+ * small, and fewer queries cost less. */
+const META_BATCH = 5000;
 /** A section up to this size is read whole into the response buffer; larger ones stream. */
 const INLINE_MAX = 256 * 1024;
 /** Read size when streaming a section from its file. */
@@ -31,7 +34,7 @@ const CHUNK = 256 * 1024;
 const STREAM_HIGH = 4 * 1024 * 1024;
 
 const EMPTY = new Uint8Array(0);
-const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+const NO_BINARIES: ReadonlyMap<FetchAtt, Uint8Array> = new Map();
 
 /** Does fetching this attribute set \Seen (RFC 9051 §6.4.5)? */
 function setsSeen(a: FetchAtt): boolean {
@@ -54,6 +57,10 @@ function needsStructure(a: FetchAtt): boolean {
   }
 }
 
+function isBinary(a: FetchAtt): a is Extract<FetchAtt, { kind: 'BINARY[]' | 'BINARY.SIZE' }> {
+  return a.kind === 'BINARY[]' || a.kind === 'BINARY.SIZE';
+}
+
 function needsFile(a: FetchAtt): boolean {
   return a.kind === 'BODY[]' || a.kind === 'BINARY[]' || a.kind === 'BINARY.SIZE' || a.kind === 'RFC822' || a.kind === 'RFC822.HEADER' || a.kind === 'RFC822.TEXT';
 }
@@ -73,10 +80,12 @@ const fetch = spec({
     const wantFile = atts.some(needsFile);
     const marksSeen = !view.readOnly && atts.some(setsSeen);
     const wantFlags = atts.some((a) => a.kind === 'FLAGS');
+    const wantBinary = atts.some(isBinary);
+    const batchSize = wantStructure || wantFile ? BATCH : META_BATCH;
     let expungeIssued = false;
 
-    for (let i = 0; i < uids.length; i += BATCH) {
-      const batch = uids.slice(i, i + BATCH);
+    for (let i = 0; i < uids.length; i += batchSize) {
+      const batch = uids.slice(i, i + batchSize);
       const metas = account.messages(mbId, batch);
       // Fetching a body without PEEK sets \Seen; the new flags go out with the message.
       const seenNow = new Set<number>();
@@ -96,11 +105,10 @@ const fetch = spec({
         }
       }
       const structures = wantStructure ? account.structures(mbId, batch) : null;
-      const byUid = new Map(metas.map((m) => [m.uid, m]));
       for (const uid of batch) {
         const seq = view.seq(uid);
         if (seq === 0) continue;
-        const m = byUid.get(uid);
+        const m = findByUid(metas, uid);
         if (!m) {
           // Expunged by another session, and this one has not been told yet.
           writeExpunged(s, seq, uid, atts);
@@ -113,20 +121,17 @@ const fetch = spec({
           if (wantStructure && !info) info = parseMessage(file!.read(0, m.size));
           // Decode BINARY parts before writing anything, so a refusal (UNKNOWN-CTE, PARSE)
           // never leaves half a FETCH response behind.
-          const binaries = new Map<FetchAtt, Uint8Array>();
-          for (const a of atts) if (a.kind === 'BINARY[]' || a.kind === 'BINARY.SIZE') binaries.set(a, decoded(file!, info!, a.part));
+          const binaries = wantBinary ? decodeBinaries(atts, file!, info!) : NO_BINARIES;
           s.w.raw('* ').num(seq).raw(' FETCH (');
-          let first = true;
-          const sep = () => {
-            if (!first) s.w.sp();
-            first = false;
-          };
-          for (const a of atts) {
-            sep();
-            await writeAtt(s, a, m, info, file, binaries);
+          for (let k = 0; k < atts.length; k++) {
+            if (k > 0) s.w.sp();
+            // Only a streamed section is asynchronous: awaiting every attribute would
+            // cost a promise per token.
+            const streaming = writeAtt(s, atts[k], m, info, file, binaries);
+            if (streaming) await streaming;
           }
           if (seenNow.has(m.uid) && !wantFlags) {
-            sep();
+            if (atts.length > 0) s.w.sp();
             s.w.raw('FLAGS ').atomList(flagNames(m.flags, m.keywords));
           }
           s.w.raw(')').crlf();
@@ -139,6 +144,19 @@ const fetch = spec({
     if (expungeIssued) return { code: 'EXPUNGEISSUED', text: 'some messages were expunged by another session' };
   },
 });
+
+/** The message with this UID in `metas` (ascending by UID, as the store returns them);
+ * a search rather than a Map per batch, since the set's order may differ. */
+function findByUid(metas: readonly StoredMessage[], uid: number): StoredMessage | undefined {
+  let lo = 0;
+  let hi = metas.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (metas[mid].uid < uid) lo = mid + 1;
+    else hi = mid;
+  }
+  return metas[lo]?.uid === uid ? metas[lo] : undefined;
+}
 
 /**
  * A message still in this session's view that another session expunged: its UID, empty
@@ -169,7 +187,15 @@ function writeExpunged(s: Session, seq: number, uid: number, atts: readonly Fetc
   s.w.raw(')').crlf();
 }
 
-async function writeAtt(s: Session, a: FetchAtt, m: StoredMessage, info: MessageInfo | null, file: MessageFile | null, binaries: Map<FetchAtt, Uint8Array>): Promise<void> {
+/** BINARY parts decoded, by attribute. */
+function decodeBinaries(atts: readonly FetchAtt[], file: MessageFile, info: MessageInfo): Map<FetchAtt, Uint8Array> {
+  const out = new Map<FetchAtt, Uint8Array>();
+  for (const a of atts) if (isBinary(a)) out.set(a, decoded(file, info, a.part));
+  return out;
+}
+
+/** Writes one attribute; returns a promise only while a large section streams. */
+function writeAtt(s: Session, a: FetchAtt, m: StoredMessage, info: MessageInfo | null, file: MessageFile | null, binaries: ReadonlyMap<FetchAtt, Uint8Array>): Promise<void> | undefined {
   const w = s.w;
   switch (a.kind) {
     case 'UID':
@@ -179,7 +205,7 @@ async function writeAtt(s: Session, a: FetchAtt, m: StoredMessage, info: Message
       w.raw('FLAGS ').atomList(flagNames(m.flags, m.keywords));
       return;
     case 'INTERNALDATE':
-      w.raw('INTERNALDATE "').raw(imapDateTime(m.internalDate)).raw('"');
+      w.raw('INTERNALDATE ').dateTime(m.internalDate);
       return;
     case 'RFC822.SIZE':
       w.raw('RFC822.SIZE ').num(m.size);
@@ -188,7 +214,7 @@ async function writeAtt(s: Session, a: FetchAtt, m: StoredMessage, info: Message
       w.raw('MODSEQ (').num(m.modseq).raw(')');
       return;
     case 'SAVEDATE':
-      w.raw('SAVEDATE "').raw(imapDateTime(m.saveDate)).raw('"');
+      w.raw('SAVEDATE ').dateTime(m.saveDate);
       return;
     case 'EMAILID':
     case 'THREADID':
@@ -224,7 +250,8 @@ async function writeAtt(s: Session, a: FetchAtt, m: StoredMessage, info: Message
       w.raw('BINARY[').raw(a.part.join('.')).raw(']');
       if (a.partial) w.raw('<').num(a.partial.offset).raw('>');
       w.sp();
-      return sendBinary(s, binaries.get(a)!, a.partial);
+      sendBinary(s, binaries.get(a)!, a.partial);
+      return;
     case 'BINARY.SIZE':
       w.raw('BINARY.SIZE[').raw(a.part.join('.')).raw('] ').num(binaries.get(a)!.length);
       return;
@@ -246,7 +273,7 @@ function sectionText(sec: Section): string {
   return t;
 }
 
-async function sendSection(s: Session, file: MessageFile, info: MessageInfo, sec: Section, partial: { offset: number; count: number } | null): Promise<void> {
+function sendSection(s: Session, file: MessageFile, info: MessageInfo, sec: Section, partial: { offset: number; count: number } | null): Promise<void> | undefined {
   const r = resolveSection(info, sec);
   switch (r.kind) {
     case 'empty':
@@ -268,7 +295,7 @@ function slicePartial(b: Uint8Array, p: { offset: number; count: number }): Uint
 }
 
 /** A byte range of the file as a literal, streamed when large. */
-async function sendRange(s: Session, file: MessageFile, r: SectionRange, partial: { offset: number; count: number } | null): Promise<void> {
+function sendRange(s: Session, file: MessageFile, r: SectionRange, partial: { offset: number; count: number } | null): Promise<void> | undefined {
   let start = r.start;
   let end = r.end;
   if (partial) {
@@ -280,7 +307,11 @@ async function sendRange(s: Session, file: MessageFile, r: SectionRange, partial
     s.w.literal(file.read(start, end));
     return;
   }
-  s.w.raw(`{${len}}`).crlf();
+  return streamRange(s, file, start, end);
+}
+
+async function streamRange(s: Session, file: MessageFile, start: number, end: number): Promise<void> {
+  s.w.literalHead(end - start);
   s.flush();
   for (let pos = start; pos < end; pos += CHUNK) {
     s.transport.send(file.read(pos, Math.min(pos + CHUNK, end)), false);
@@ -338,13 +369,6 @@ class MessageFile {
     if (this.fd >= 0) closeSync(this.fd);
     this.fd = -1;
   }
-}
-
-/** RFC 9051 date-time: "dd-Mon-yyyy hh:mm:ss +0000" (we keep instants in UTC). */
-export function imapDateTime(ms: number): string {
-  const d = new Date(ms);
-  const p2 = (n: number) => String(n).padStart(2, '0');
-  return `${p2(d.getUTCDate())}-${MONTHS[d.getUTCMonth()]}-${d.getUTCFullYear()} ${p2(d.getUTCHours())}:${p2(d.getUTCMinutes())}:${p2(d.getUTCSeconds())} +0000`;
 }
 
 export const fetchCommands = [fetch];
