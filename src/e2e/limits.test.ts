@@ -3,10 +3,13 @@
 // the same again split across chunks, and NOOP still answers OK on the same connection.
 //
 // Limits: a non-APPEND literal at most 100 KiB; at most 1000 literals and 1 MiB of literal
-// data per command (past them: NO [TOOBIG], before `+` for a synchronizing literal, after
-// reading and discarding a `{n+}` one); a command line (without literals, CRLF included)
-// at most 64 KiB (past it: * BYE); APPEND at most limits.append_max_bytes (set low here), refused before `+`.
-// LIST "" (pattern ...) carries the literals: it takes any number of them and answers OK.
+// data per command; APPEND at most limits.append_max_bytes (set low here). Past them: NO
+// [TOOBIG] at once, before the literal's data: before `+` for a synchronizing literal; for
+// a `{n+}` one, which the client sends anyway, the data and the rest of the command are
+// then dropped, up to 1 MiB of refused data per command (past it: * BYE and the connection
+// closes, before that data). A command line (without literals, CRLF included) at most 64
+// KiB (past it: * BYE). LIST "" (pattern ...) carries the literals: it takes any number of
+// them and answers OK.
 
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'bun:test';
 import { codeName, literal, type CommandPart, type ImapClient } from '../imap/client.ts';
@@ -17,6 +20,7 @@ const LITERAL_MAX = 100 * KiB;
 const LITERALS_MAX = 1000;
 const LITERAL_BYTES_MAX = 1024 * KiB;
 const LINE_MAX = 64 * KiB;
+const DISCARD_MAX = 1024 * KiB;
 const APPEND_MAX = 4096;
 
 let srv: TestServer;
@@ -75,11 +79,19 @@ describe('one literal: 100 KiB', () => {
     await stillWorks(c);
   });
 
-  test('non-synchronizing: at the limit OK; one over is read, discarded, NO [TOOBIG]', async () => {
+  test('non-synchronizing: at the limit OK; one over is NO [TOOBIG], its data dropped', async () => {
     const c = await srv.login();
     expect((await c.command(listWith([LITERAL_MAX], true))).status).toBe('OK');
     await stillWorks(c);
     expectTooBig(await c.command(listWith([LITERAL_MAX + 1], true)));
+    await stillWorks(c);
+  });
+
+  test('non-synchronizing: the answer comes before the client has sent the data', async () => {
+    const c = await srv.login();
+    await c.send(`e1 LIST "" {${LITERAL_MAX + 1}+}\r\n`);
+    expectTooBig(await c.waitTagged('e1'));
+    await c.send('x'.repeat(LITERAL_MAX + 1) + '\r\n');
     await stillWorks(c);
   });
 
@@ -130,6 +142,14 @@ describe('number of literals: 1000', () => {
     expectTooBig(await c.waitTagged('m2'));
     await stillWorks(c);
   });
+
+  test('non-synchronizing: the 1001st is answered before its data', async () => {
+    const c = await srv.login();
+    await c.send(`m3 LIST "" (${'{1+}\r\nx '.repeat(LITERALS_MAX)}{1+}\r\n`);
+    expectTooBig(await c.waitTagged('m3'));
+    await c.send('x)\r\n');
+    await stillWorks(c);
+  });
 });
 
 describe('literal bytes per command: 1 MiB', () => {
@@ -165,6 +185,69 @@ describe('literal bytes per command: 1 MiB', () => {
     await sendChunked(c, raw('b2', over), 16 * KiB);
     expectTooBig(await c.waitTagged('b2'));
     await stillWorks(c);
+  });
+});
+
+describe('refused LITERAL+ data per command: 1 MiB, then * BYE', () => {
+  // A literal one byte over the single-literal limit is refused; the next one is dropped
+  // too and brings the command's refused data to exactly 1 MiB, or one byte over.
+  const first = LITERAL_MAX + 1;
+  const head = (tag: string, second: number) => `${tag} LIST "" ({${first}+}\r\n${'x'.repeat(first)} {${second}+}\r\n`;
+  const whole = (tag: string, second: number) => new TextEncoder().encode(`${head(tag, second)}${'y'.repeat(second)})\r\n`);
+
+  test('exactly 1 MiB is dropped and the connection lives on (whole and split)', async () => {
+    const c = await srv.login();
+    await c.send(whole('d1', DISCARD_MAX - first));
+    expectTooBig(await c.waitTagged('d1'));
+    await stillWorks(c);
+    await sendChunked(c, whole('d2', DISCARD_MAX - first), 16 * KiB);
+    expectTooBig(await c.waitTagged('d2'));
+    await stillWorks(c);
+  });
+
+  test('one byte more: NO [TOOBIG], then * BYE and close, before that data is sent', async () => {
+    const variants = [['plain', false], ['plain', true], ['implicit', false], ['starttls', true]] as const;
+    for (const [transport, split] of variants) {
+      const c = await srv.login(undefined, undefined, { transport });
+      const bytes = new TextEncoder().encode(head('d3', DISCARD_MAX - first + 1));
+      await (split ? sendChunked(c, bytes, 16 * KiB) : c.send(bytes));
+      expectTooBig(await c.waitTagged('d3'));
+      await c.waitFor((r) => r.kind === 'untagged' && r.untagged.type === 'BYE', 5000, '* BYE');
+      await c.waitClosed(5000);
+    }
+    await stillWorks(await srv.login());
+  });
+
+  test('an APPEND over APPENDLIMIT and over 1 MiB: NO [TOOBIG] and * BYE reach a client still uploading', async () => {
+    const other = await srv.login();
+    await other.ok('SELECT INBOX');
+    const c = await srv.login();
+    const size = 4 * DISCARD_MAX;
+    await c.send(`a1 APPEND INBOX {${size}+}\r\n`);
+    const upload = c.send(new Uint8Array(size).fill(0x7a)).catch(() => undefined);
+    expectTooBig(await c.waitTagged('a1'));
+    await c.waitFor((r) => r.kind === 'untagged' && r.untagged.type === 'BYE', 5000, '* BYE');
+    await c.waitClosed(5000);
+    await upload;
+    await other.ok('NOOP');
+  });
+
+  test('a flood of 100 KiB LITERAL+ literals is answered after 1 MiB and cut off, others unaffected', async () => {
+    const probe = await srv.login();
+    const c = await srv.login();
+    const literal = new TextEncoder().encode(` {${LITERAL_MAX}+}\r\n${'x'.repeat(LITERAL_MAX)}`);
+    await c.send('f1 LIST "" (x');
+    const flood = (async () => {
+      for (let i = 0; i < 1000 && !c.closed; i++) await c.send(literal);
+    })().catch(() => undefined);
+    const r = await c.waitTagged('f1');
+    expectTooBig(r);
+    expect(r.raw).toContain('in total');
+    await probe.ok('NOOP');
+    await c.waitFor((x) => x.kind === 'untagged' && x.untagged.type === 'BYE', 5000, '* BYE');
+    await c.waitClosed(5000);
+    await flood;
+    await probe.ok('NOOP');
   });
 });
 
@@ -206,7 +289,7 @@ describe('APPEND size: limits.append_max_bytes', () => {
     expect(await c.capabilities()).toContain(`APPENDLIMIT=${APPEND_MAX}`);
   });
 
-  test('at the limit OK; one over is NO [TOOBIG] before +; with LITERAL+ read and discarded', async () => {
+  test('at the limit OK; one over is NO [TOOBIG] before +; with LITERAL+ its data is dropped', async () => {
     const c = await srv.login();
     const body = (n: number) => {
       const head = 'Subject: size\r\n\r\n';

@@ -16,6 +16,13 @@
 // - MAX_LITERAL_TOTAL: bytes of buffered literals in one command. Past it: `NO [TOOBIG]`.
 //   With MAX_LINE this bounds the parser's memory per connection at
 //   MAX_LINE + MAX_LITERAL_TOTAL (plus the chunks the session has fed and not yet pulled).
+// - MAX_DISCARD: bytes of refused non-synchronizing literals (`{n+}`) one command may make
+//   us read and drop. The tagged NO goes out as soon as a literal is refused; the rest of
+//   the command is then read and dropped (never kept) so the connection lives on, unless
+//   its refused literals add up to more than this: then `* BYE` and close at once, before
+//   their data (RFC 7888 §4 allows closing). Past 1 MiB, closing is cheaper for both
+//   sides than a useless upload: the client stops sending bytes we would throw away, and
+//   an attacker's refused command costs us at most MAX_LITERAL_TOTAL + MAX_DISCARD of reads.
 // - MAX_TAG: bytes of a command tag; a longer tag is unreadable (`* BAD`).
 // - MAX_AUTH_LINE: one line in line mode (AUTHENTICATE client responses, IDLE's DONE);
 //   past it: fatal, like MAX_LINE.
@@ -31,6 +38,8 @@ export const MAX_LITERAL = 100 * 1024;
 export const MAX_LITERALS = 1000;
 /** Bytes of buffered literals in one command. */
 export const MAX_LITERAL_TOTAL = 1024 * 1024;
+/** Bytes of refused `{n+}` literal data one command may make us read and drop. */
+export const MAX_DISCARD = 1024 * 1024;
 /** Bytes of a command tag. Clients use short counters ("A0001", "1"); this is generous. */
 export const MAX_TAG = 128;
 /** One line in line mode (AUTHENTICATE responses carry base64 SASL messages). */

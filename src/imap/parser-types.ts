@@ -92,6 +92,24 @@ export type Command =
 
 export type CommandName = Command['name'];
 
+/**
+ * Where the framer found a literal, offsets relative to the start of the command buffer
+ * the grammar reads. For a literal whose data is not in that buffer (streamed, or kept
+ * apart in `data`), dataStart === dataEnd.
+ */
+export interface LiteralSpan {
+  /** Offset of the header: its "{", or the "~" of "~{". */
+  start: number;
+  size: number;
+  sync: boolean;
+  binary: boolean;
+  dataStart: number;
+  dataEnd: number;
+  streamed: boolean;
+  /** The data, when kept apart from the command text (a command read across chunks). */
+  data: Bytes | null;
+}
+
 /** What `next()` hands the session. */
 export type ParseEvent =
   | { kind: 'need-more' }
@@ -103,7 +121,10 @@ export type ParseEvent =
       appendMailbox: Bytes | null }
   /** Stream mode: the literal's bytes as they arrive (views into fed chunks). */
   | { kind: 'literal-data'; data: Bytes; done: boolean }
-  | { kind: 'command'; command: Command; raw: Bytes }
+  /** `raw`: the command without its final CRLF. A buffered literal's data lies in it
+   * (zero copy) when the command came in one chunk, else it is kept apart: see
+   * LiteralSpan. commandText() gives the text for logs. */
+  | { kind: 'command'; command: Command; raw: Bytes; lits: readonly LiteralSpan[] }
   /** A line read in line mode (IDLE's DONE, AUTHENTICATE responses), without CRLF. */
   | { kind: 'line'; line: Bytes }
   /** The command could not be parsed or was refused. `fatal`: send `* BYE text` and close. */

@@ -8,6 +8,7 @@ import { describe, expect, test } from 'bun:test';
 import {
   CommandParser,
   Cursor,
+  commandText,
   ParseError,
   parseCommand,
   readAstring,
@@ -25,7 +26,7 @@ import {
   type CommandParserOptions,
   type ParseEvent,
 } from './parser.ts';
-import { MAX_LINE, MAX_LITERAL, MAX_LITERALS, MAX_LITERAL_TOTAL, MAX_SEARCH_DEPTH } from './limits.ts';
+import { MAX_DISCARD, MAX_LINE, MAX_LITERAL, MAX_LITERALS, MAX_LITERAL_TOTAL, MAX_SEARCH_DEPTH } from './limits.ts';
 
 /** Timeout for the tests that push megabytes through every split. */
 const SLOW = 60_000;
@@ -38,9 +39,13 @@ const enc = (s: string): Uint8Array => te.encode(s);
 /** Bytes of a string with one byte per char (for NUL and 8-bit test data). */
 const bin = (s: string): Uint8Array => Uint8Array.from(s, (ch) => ch.charCodeAt(0));
 
-/** Events and commands with byte values turned into strings, for toEqual. */
+/**
+ * Events and commands with byte values turned into strings, for toEqual. A command event's
+ * raw becomes its text: whether literal data lies in raw depends on the chunking.
+ */
 function norm(v: unknown): unknown {
   if (v instanceof Uint8Array) return td.decode(v);
+  if (isCommandEvent(v)) return { kind: 'command', command: norm(v.command), raw: commandText(v.raw, v.lits) };
   if (Array.isArray(v)) return v.map(norm);
   if (v !== null && typeof v === 'object') {
     const o: Record<string, unknown> = {};
@@ -51,6 +56,11 @@ function norm(v: unknown): unknown {
 }
 
 type LiteralEvent = Extract<ParseEvent, { kind: 'literal' }>;
+type CommandEvent = Extract<ParseEvent, { kind: 'command' }>;
+
+function isCommandEvent(v: unknown): v is CommandEvent {
+  return v !== null && typeof v === 'object' && (v as { kind?: unknown }).kind === 'command' && 'lits' in v;
+}
 type Action = 'buffer' | 'stream' | { reject: string | null; text: string };
 type Policy = (ev: LiteralEvent) => Action;
 
@@ -427,9 +437,21 @@ describe('grammar: valid commands at every split', () => {
     expect(norm(parseCommand(enc('t3 SEARCH SEEN')))).toEqual({ tag: 't3', name: 'SEARCH', uid: false, charset: null, returns: null, key: { op: 'SEEN' } });
   });
 
-  test('raw is the command text without the final CRLF, with buffered literals', () => {
-    const evs = run([enc('a LOGIN {1+}\r\nx y\r\n')]);
-    expect(evs.at(-1)).toMatchObject({ kind: 'command', raw: 'a LOGIN {1+}\r\nx y' });
+  test('raw is the command without the final CRLF; literal data lies in it or in lits', () => {
+    const commandOf = (chunks: string[]): CommandEvent => {
+      const p = new CommandParser();
+      for (const ch of chunks) p.feed(enc(ch));
+      expect(p.next()).toMatchObject({ kind: 'literal' });
+      p.acceptLiteral('buffer');
+      return p.next() as CommandEvent;
+    };
+    const w = commandOf(['a LOGIN {1+}\r\nx y\r\n']);
+    expect(td.decode(w.raw)).toBe('a LOGIN {1+}\r\nx y');
+    expect(w.lits).toMatchObject([{ size: 1, data: null }]);
+    const sp = commandOf(['a LOGIN {1+}\r\n', 'x y\r\n']);
+    expect(td.decode(sp.raw)).toBe('a LOGIN {1+}\r\n y');
+    expect(norm(sp.lits)).toMatchObject([{ size: 1, data: 'x' }]);
+    for (const ev of [w, sp]) expect(commandText(ev.raw, ev.lits)).toBe('a LOGIN {1+}\r\n<1 bytes> y');
   });
 
   test('bare LF ends a line too', () => {
@@ -479,7 +501,7 @@ const BAD: Array<[string | Uint8Array, string | null, string?]> = [
   ['a LOGIN {3 y', 'a'],
   ['a LOGIN ~{3+}\r\nabc x', 'a', 'literal8'],
   ['a LOGIN {99999999999}', 'a', 'literal size'],
-  ['a LOGIN {4294967296+}', 'a', 'literal size'],
+  ['a LOGIN {4294967296}', 'a', 'literal size'],
   ['a SELECT INBOX (QRESYNC (1 2))', 'a', 'QRESYNC'],
   ['a SELECT INBOX ()', 'a'],
   ['a SELECT INBOX (CONDSTORE', 'a'],
@@ -699,7 +721,7 @@ describe('literals', () => {
       { accepted: true },
       { kind: 'literal', tag: 'a', command: 'LOGIN', size: 4, sync: true, binary: false, index: 1, appendMailbox: null },
       { accepted: true },
-      { kind: 'command', command: { tag: 'a', name: 'LOGIN', uid: false, user: 'user', pass: 'pass' }, raw: 'a LOGIN {4}\r\nuser {4}\r\npass' },
+      { kind: 'command', command: { tag: 'a', name: 'LOGIN', uid: false, user: 'user', pass: 'pass' }, raw: 'a LOGIN {4}\r\n<4 bytes> {4}\r\n<4 bytes>' },
       NOOP_B,
     ]);
   });
@@ -724,7 +746,7 @@ describe('literals', () => {
       {
         kind: 'command',
         command: { tag: 'a', name: 'APPEND', uid: false, mailbox: 'INBOX', messages: [{ flags: ['\\Seen'], date: null, binary: false, literal: 0, size: 11, data: null }] },
-        raw: 'a APPEND INBOX (\\Seen) {11}\r\n',
+        raw: 'a APPEND INBOX (\\Seen) {11}\r\n<11 bytes>',
       },
       NOOP_B,
     ]);
@@ -837,12 +859,39 @@ describe('literals', () => {
     expect(evs2).toEqual([{ kind: 'error', tag: null, status: 'BAD', code: null, text: 'missing or invalid tag', fatal: false }, NOOP_B]);
   });
 
-  test('a huge refused non-synchronizing literal is discarded in bounded memory', () => {
+  test('the answer to a refused non-synchronizing literal comes before its data', () => {
     const p = new CommandParser();
+    p.feed(enc(`a LOGIN {${MAX_LITERAL + 1}+}\r\n`));
+    expect(p.next()).toMatchObject({ kind: 'literal', sync: false });
+    expect(p.acceptLiteral('buffer')).toBe(false);
+    expect(p.next()).toMatchObject({ kind: 'error', tag: 'a', status: 'NO', code: 'TOOBIG', fatal: false });
+    expect(p.next()).toEqual({ kind: 'need-more' });
+    p.feed(new Uint8Array(MAX_LITERAL + 1).fill(0x7b));
+    expect(p.next()).toEqual({ kind: 'need-more' });
+    p.feed(enc(' pass\r\nb NOOP\r\n'));
+    expect(norm(p.next())).toEqual(NOOP_B);
+  });
+
+  test('a literal whose size cannot be read: BAD; for {n+} then fatal, as its end is unknown', () => {
+    expect(allSplits('a LOGIN {4294967296}\r\nb NOOP\r\n')).toEqual([
+      { kind: 'error', tag: 'a', status: 'BAD', code: null, text: 'literal size too large', fatal: false },
+      NOOP_B,
+    ]);
+    for (const size of ['4294967296', '99999999999999999999']) {
+      expect(allSplits(`a LOGIN {${size}+}\r\nb NOOP\r\n`)).toEqual([
+        { kind: 'error', tag: 'a', status: 'BAD', code: null, text: 'literal size too large', fatal: false },
+        { kind: 'error', tag: 'a', status: 'BAD', code: null, text: expect.stringContaining('refused'), fatal: true },
+      ]);
+    }
+  });
+
+  test('a huge refused non-synchronizing literal is discarded in bounded memory', () => {
+    const p = new CommandParser({ maxDiscard: 0xffff_ffff });
     p.feed(enc('a APPEND Nope {4294967295+}\r\n'));
     const lit = p.next() as LiteralEvent;
     expect(lit).toMatchObject({ kind: 'literal', size: 4294967295, sync: false });
     p.rejectLiteral('TOOBIG', 'too big');
+    expect(p.next()).toMatchObject({ kind: 'error', code: 'TOOBIG', fatal: false });
     const chunk = new Uint8Array(1 << 20).fill(0x61);
     for (let i = 0; i < 64; i++) {
       p.feed(chunk);
@@ -853,7 +902,7 @@ describe('literals', () => {
 
   test('a refused 64 MiB non-synchronizing literal, then the next command', () => {
     const size = 64 << 20;
-    const p = new CommandParser();
+    const p = new CommandParser({ maxDiscard: size });
     const evs: unknown[] = [];
     p.feed(enc(`a APPEND Nope {${size}+}\r\n`));
     expect(p.next()).toMatchObject({ kind: 'literal', size });
@@ -883,14 +932,33 @@ describe('zero copy', () => {
     const chunk = enc('a SELECT INBOX\r\nb LOGIN {3+}\r\nabc def\r\n');
     const p = new CommandParser();
     p.feed(chunk);
-    const e1 = p.next() as Extract<ParseEvent, { kind: 'command' }>;
+    const e1 = p.next() as CommandEvent;
     expect(p.next()).toMatchObject({ kind: 'literal', sync: false });
     p.acceptLiteral('buffer');
-    const e2 = p.next() as Extract<ParseEvent, { kind: 'command' }>;
+    const e2 = p.next() as CommandEvent;
     expect(e1.raw.buffer).toBe(chunk.buffer);
     expect((e1.command as { mailbox: Uint8Array }).mailbox.buffer).toBe(chunk.buffer);
     expect((e2.command as { user: Uint8Array }).user.buffer).toBe(chunk.buffer);
     expect(p.bufferSize).toBe(0);
+  });
+
+  test('a command read across chunks keeps each literal in an array of its own size, apart from its text', () => {
+    const p = new CommandParser();
+    const values: Uint8Array[] = [];
+    const pull = () => {
+      for (let ev = p.next(); ev.kind !== 'need-more'; ev = p.next()) {
+        if (ev.kind === 'literal') p.acceptLiteral('buffer');
+        if (ev.kind === 'command') values.push(...(ev.command as { key: { keys: Array<{ value: Uint8Array }> } }).key.keys.map((k) => k.value));
+      }
+    };
+    // The first literal starts in the chunk of its header; the others after the text moved.
+    for (const ch of ['a SEARCH TEXT {10+}\r\nabc', 'defghij', ` TEXT {${MAX_LITERAL}+}\r\n`, 'x'.repeat(MAX_LITERAL), ' TEXT {3+}\r\n', 'xyz\r\n']) {
+      p.feed(enc(ch));
+      pull();
+      expect(p.bufferSize).toBeLessThanOrEqual(4096);
+    }
+    expect(values.map((v) => [v.length, v.buffer.byteLength])).toEqual([[10, 10], [MAX_LITERAL, MAX_LITERAL], [3, 3]]);
+    expect(td.decode(values[0])).toBe('abcdefghij');
   });
 
   test('views from accumulated commands stay valid while later commands are parsed', () => {
@@ -984,6 +1052,39 @@ describe('limits', () => {
     expect(errorsOf(evs3)).toMatchObject([{ status: 'NO', code: 'TOOBIG' }]);
     expect(evs3.at(-1)).toEqual(NOOP_B);
   }, SLOW);
+
+  test('MAX_DISCARD: refused {n+} data up to the limit is dropped, the next command parses; one byte more is fatal', () => {
+    const first = MAX_LITERAL + 1;
+    const cmd = (second: number) =>
+      `a SEARCH TEXT {${first}+}\r\n${'x'.repeat(first)} TEXT {${second}+}\r\n${'y'.repeat(second)}\r\nb NOOP\r\n`;
+    const refused = [
+      { kind: 'literal', tag: 'a', command: 'SEARCH', size: first, sync: false, binary: false, index: 0, appendMailbox: null },
+      { accepted: false },
+      { kind: 'error', tag: 'a', status: 'NO', code: 'TOOBIG', text: expect.stringContaining('literal too large'), fatal: false },
+    ];
+    expect(allSplits(cmd(MAX_DISCARD - first))).toEqual([...refused, NOOP_B]);
+    expect(allSplits(cmd(MAX_DISCARD - first + 1))).toEqual([
+      ...refused,
+      { kind: 'error', tag: 'a', status: 'BAD', code: null, text: expect.stringContaining('refused'), fatal: true },
+    ]);
+  }, SLOW);
+
+  test('maxDiscard counts every refused literal of a command; past it, fatal before the data', () => {
+    const o: RunOpts = { parser: { maxLiteral: 5, maxDiscard: 10 } };
+    const at = allSplits('a SEARCH TEXT {6+}\r\nxxxxxx TEXT {4+}\r\nyyyy TEXT {0+}\r\n\r\nb NOOP\r\n', o);
+    expect(errorsOf(at)).toMatchObject([{ code: 'TOOBIG', fatal: false }]);
+    expect(at.at(-1)).toEqual(NOOP_B);
+    const over = allSplits('a SEARCH TEXT {6+}\r\nxxxxxx TEXT {5+}\r\nyyyyy\r\nb NOOP\r\n', o);
+    expect(errorsOf(over)).toMatchObject([{ code: 'TOOBIG', fatal: false }, { status: 'BAD', fatal: true }]);
+    const p = new CommandParser(o.parser);
+    p.feed(enc('a LOGIN {11+}\r\n'));
+    expect(p.next()).toMatchObject({ kind: 'literal', size: 11 });
+    expect(p.acceptLiteral('buffer')).toBe(false);
+    expect(p.next()).toMatchObject({ kind: 'error', code: 'TOOBIG', fatal: false });
+    expect(p.next()).toMatchObject({ kind: 'error', fatal: true });
+    p.feed(enc('xxxxxxxxxxx y\r\nb NOOP\r\n'));
+    expect(p.next()).toEqual({ kind: 'need-more' });
+  });
 
   const lineOf = (len: number) => {
     const pre = 'a SEARCH TEXT "';

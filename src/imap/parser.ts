@@ -10,21 +10,32 @@
 // - After a `literal` event call acceptLiteral() or rejectLiteral() before the next
 //   next(). For a synchronizing literal send `+` only when acceptLiteral() returned true.
 // - setLineMode() is switched between commands (after a command event, before the next).
-// - After a fatal error (line too long) the parser is dead: feed() drops input and next()
-//   returns need-more until reset(). The session sends `* BYE` and closes.
+// - After a fatal error (line too long, too much refused literal data) the parser is dead:
+//   feed() drops input and next() returns need-more until reset(). The session sends
+//   `* BYE` and closes.
 //
 // Framing is independent of the grammar: a command is the text up to a line end that
 // does not end in a literal header, with each literal header's data in between. The
 // grammar then parses the complete command. So a syntax error costs one command, never
 // the connection, and the bytes after it are the next command.
 //
+// Refused literals: the command's error event comes at the next next(), at once. For a
+// synchronizing literal the command ends there (the client waits for a `+` that never
+// comes). A non-synchronizing one was sent anyway: the rest of the command is read and
+// dropped without an event (its answer is already out), up to maxDiscard bytes of refused
+// literal data per command; a literal header that would pass it, or whose size cannot be
+// read, gives a fatal error before its data (RFC 7888 §4: the server may close).
+//
 // Memory: a command that lies inside one fed chunk is parsed in place (values are
-// `subarray` views of the chunk). Only a command that spans chunks is accumulated, in one
-// growable buffer, bounded by maxLine + maxLiteralTotal. Streamed literals (APPEND
-// message data) and discarded literals are never kept.
+// `subarray` views of the chunk). Only a command that spans chunks is accumulated: its
+// text in one growable buffer, and each buffered literal read from then on in an array of
+// exactly its size (no regrowth copies, no slack); together bounded by maxLine +
+// maxLiteralTotal. Streamed literals (APPEND message data) and dropped literals are never
+// kept, and a refused command's buffers are let go when it is refused.
 
 import {
   MAX_AUTH_LINE,
+  MAX_DISCARD,
   MAX_LINE,
   MAX_LITERAL,
   MAX_LITERALS,
@@ -41,6 +52,7 @@ import type {
   ImapDate,
   ImapDateTime,
   ListReturn,
+  LiteralSpan,
   ParseEvent,
   Partial,
   SearchKey,
@@ -162,22 +174,6 @@ export class ParseError extends Error {
 
 function fail(msg: string): never {
   throw new ParseError(msg);
-}
-
-/**
- * Where the framer found a literal, offsets relative to the start of the command buffer
- * the grammar reads. For a literal whose data was not kept (streamed), dataStart ===
- * dataEnd.
- */
-export interface LiteralSpan {
-  /** Offset of the header: its "{", or the "~" of "~{". */
-  start: number;
-  size: number;
-  sync: boolean;
-  binary: boolean;
-  dataStart: number;
-  dataEnd: number;
-  streamed: boolean;
 }
 
 /**
@@ -381,7 +377,7 @@ export function readLiteral(c: Cursor, allowBinary: boolean): LiteralValue {
     if (L.binary && !allowBinary) fail('literal8 not allowed here');
     const index = c.lit++;
     c.pos = L.dataEnd;
-    return { index, size: L.size, binary: L.binary, data: L.streamed ? null : c.buf.subarray(L.dataStart, L.dataEnd) };
+    return { index, size: L.size, binary: L.binary, data: L.streamed ? null : (L.data ?? c.buf.subarray(L.dataStart, L.dataEnd)) };
   }
   // Standalone: parse the header and take the data inline.
   let binary = false;
@@ -1382,8 +1378,7 @@ const NEED_MORE: ParseEvent = Object.freeze({ kind: 'need-more' });
 const PH_LINE = 0; // reading a line segment of a command
 const PH_AWAIT = 1; // literal event returned; waiting for acceptLiteral/rejectLiteral
 const PH_LIT = 2; // reading literal data
-const PH_ERROR = 3; // an error event is due at the next next()
-const PH_DEAD = 4; // fatal error returned
+const PH_DEAD = 3; // fatal error returned
 
 const LM_BUFFER = 0; // literal data is part of the command
 const LM_STREAM = 1; // literal data goes out as literal-data events
@@ -1399,10 +1394,10 @@ interface Header {
 
 /**
  * A literal header at the end of a line segment: "{" number ["+"] "}" or "~{...}".
- * `s`..`e` is the segment text without its line end. Returns null if there is none,
- * -1 if the size is over 2^32-1.
+ * `s`..`e` is the segment text without its line end. Returns null if there is none.
+ * The size may be over MAX_LITERAL_SIZE (Infinity past 10 digits): the caller refuses it.
  */
-function detectLiteral(buf: Uint8Array, s: number, e: number): Header | null | -1 {
+function detectLiteral(buf: Uint8Array, s: number, e: number): Header | null {
   let j = e - 1;
   if (j < s || buf[j] !== RB) return null;
   j--;
@@ -1423,10 +1418,8 @@ function detectLiteral(buf: Uint8Array, s: number, e: number): Header | null | -
   }
   let k = ds;
   while (k < de - 1 && buf[k] === 0x30) k++;
-  if (de - k > 10) return -1;
-  let size = 0;
-  for (; k < de; k++) size = size * 10 + (buf[k] - 0x30);
-  if (size > MAX_LITERAL_SIZE) return -1;
+  let size = de - k > 10 ? Infinity : 0;
+  for (; k < de && size !== Infinity; k++) size = size * 10 + (buf[k] - 0x30);
   return { start, size, sync, binary };
 }
 
@@ -1445,6 +1438,8 @@ export interface CommandParserOptions {
   maxLiteralTotal?: number;
   /** One line in line mode; defaults to maxLine when that is given, else MAX_AUTH_LINE. */
   maxAuthLine?: number;
+  /** Bytes of refused non-synchronizing literals one command may make us read and drop. */
+  maxDiscard?: number;
 }
 
 /**
@@ -1457,6 +1452,7 @@ export class CommandParser {
   readonly maxLiterals: number;
   readonly maxLiteralTotal: number;
   readonly maxAuthLine: number;
+  readonly maxDiscard: number;
   /** The most the accumulation buffer may ever hold. */
   readonly bufferLimit: number;
 
@@ -1467,17 +1463,14 @@ export class CommandParser {
   private qHead = 0;
 
   // The command being framed. In direct mode it lies in `cur` from cmdStart to pos; in
-  // accumulated mode in acc from accStart to accLen. acc is append-only: bytes handed
-  // out as views are never overwritten.
+  // accumulated mode in acc up to accLen. acc is append-only: bytes handed out as views
+  // are never overwritten (it is replaced when it grows and after each command).
   private phase = PH_LINE;
   private started = false;
   private direct = true;
   private cmdStart = 0;
   private acc: Uint8Array = EMPTY;
-  private accStart = 0;
   private accLen = 0;
-  /** A view of this command's bytes was handed out: its acc bytes must be kept. */
-  private exposed = false;
   private lineBytes = 0;
   /** Command-relative start of the current line segment. */
   private segStart = 0;
@@ -1485,8 +1478,16 @@ export class CommandParser {
   private litTotal = 0;
   private litMode = LM_BUFFER;
   private litRemaining = 0;
+  /** The buffered literal being read when it is kept apart from the command text, and
+   * how much of it has arrived. */
+  private litBuf: Uint8Array | null = null;
+  private litFill = 0;
+  /** The command was refused: its rest is read and dropped. */
   private discarding = false;
-  private pending: ParseEvent | null = null;
+  /** Refused literal bytes of this command, counted against maxDiscard. */
+  private discarded = 0;
+  /** Events decided before the client's bytes that follow (a refusal, then maybe BYE). */
+  private due: ParseEvent[] = [];
   private tag: string | null = null;
   private cmdName = '';
   /** MULTIAPPEND: the last message literal and the mailbox, to resume the prefix parse. */
@@ -1500,6 +1501,7 @@ export class CommandParser {
     this.maxLiterals = opts.maxLiterals ?? MAX_LITERALS;
     this.maxLiteralTotal = opts.maxLiteralTotal ?? MAX_LITERAL_TOTAL;
     this.maxAuthLine = opts.maxAuthLine ?? opts.maxLine ?? MAX_AUTH_LINE;
+    this.maxDiscard = opts.maxDiscard ?? MAX_DISCARD;
     this.bufferLimit = Math.max(this.maxLine, this.maxAuthLine) + this.maxLiteralTotal;
   }
 
@@ -1521,7 +1523,7 @@ export class CommandParser {
 
   /** True when input bytes remain that no event has consumed yet (incl. a partial command). */
   hasBuffered(): boolean {
-    if (this.started) return true;
+    if (this.started || this.due.length > 0) return true;
     if (this.cur !== null && this.pos < this.cur.length) return true;
     return this.qHead < this.queue.length;
   }
@@ -1538,27 +1540,19 @@ export class CommandParser {
     this.queue = [];
     this.qHead = 0;
     this.acc = EMPTY;
-    this.accStart = 0;
     this.accLen = 0;
     this.direct = true;
     this.lineMode = false;
+    this.due = [];
     this.endCommand();
   }
 
   /** Pull the next event. */
   next(): ParseEvent {
-    switch (this.phase) {
-      case PH_DEAD:
-        return NEED_MORE;
-      case PH_AWAIT:
-        throw new Error('CommandParser: call acceptLiteral() or rejectLiteral() after a literal event');
-      case PH_ERROR: {
-        const ev = this.pending!;
-        this.endCommand();
-        return ev;
-      }
-    }
+    if (this.phase === PH_AWAIT) throw new Error('CommandParser: call acceptLiteral() or rejectLiteral() after a literal event');
     for (;;) {
+      if (this.due.length > 0) return this.due.shift()!;
+      if (this.phase === PH_DEAD) return NEED_MORE;
       if (this.phase === PH_LIT && this.litRemaining === 0) {
         // A streamed literal of size 0.
         this.finishLiteral();
@@ -1579,7 +1573,10 @@ export class CommandParser {
           if (done) this.finishLiteral();
           return { kind: 'literal-data', data: cur.subarray(from, from + take), done };
         }
-        if (this.litMode === LM_BUFFER && !this.direct) this.append(cur, from, from + take);
+        if (this.litBuf !== null) {
+          this.litBuf.set(cur.subarray(from, from + take), this.litFill);
+          this.litFill += take;
+        }
         if (this.litRemaining === 0) this.finishLiteral();
         continue;
       }
@@ -1627,7 +1624,10 @@ export class CommandParser {
       }
       this.litTotal += L.size;
       this.litMode = LM_BUFFER;
-      if (!this.direct) this.ensureAcc(L.size);
+      if (!this.direct && L.size > 0) {
+        this.litBuf = new Uint8Array(L.size);
+        this.litFill = 0;
+      }
     } else {
       L.streamed = true;
       this.litMode = LM_STREAM;
@@ -1641,19 +1641,13 @@ export class CommandParser {
 
   /**
    * Refuse the literal of the last `literal` event. The command fails with `NO [code]
-   * text`: at once for a synchronizing literal; for a non-synchronizing one after its data
-   * and the rest of the command have been read and discarded.
+   * text` at the next next(), before the literal's data; the data of a non-synchronizing
+   * literal and the rest of its command are then dropped as they arrive (module comment).
    */
   rejectLiteral(code: string | null, text: string, status: 'NO' | 'BAD' = 'NO'): void {
     if (this.phase !== PH_AWAIT) throw new Error('CommandParser: no literal to reject');
     const L = this.lits![this.lits!.length - 1];
-    const ev = errorEvent(status, code, text, this.tag, false);
-    if (L.sync) {
-      this.pending = ev;
-      this.phase = PH_ERROR;
-    } else {
-      this.startDiscard(ev, L.size);
-    }
+    this.refuse(errorEvent(status, code, text, this.tag, false), L);
   }
 
   // ---- internals ----
@@ -1661,23 +1655,18 @@ export class CommandParser {
   /** A line segment ended (the LF is consumed). Returns an event, or null to go on. */
   private segmentDone(): ParseEvent | null {
     const buf = this.direct ? this.cur! : this.acc;
-    const base = this.direct ? this.cmdStart : this.accStart;
+    const base = this.direct ? this.cmdStart : 0;
     const end = this.cmdLen();
     let textEnd = end - 1;
     if (textEnd > this.segStart && buf[base + textEnd - 1] === CR) textEnd--;
     if (this.lineMode) {
       const line = buf.subarray(base + this.segStart, base + textEnd);
-      this.exposed = true;
       this.endCommand();
       return { kind: 'line', line };
     }
     const h = detectLiteral(buf, base + this.segStart, base + textEnd);
+    if (this.discarding) return this.discardSegment(h);
     if (h === null) {
-      if (this.discarding) {
-        const ev = this.pending!;
-        this.endCommand();
-        return ev;
-      }
       if (textEnd === 0) {
         // An empty line between commands: ignored.
         this.endCommand();
@@ -1685,56 +1674,32 @@ export class CommandParser {
       }
       const raw = buf.subarray(base, base + textEnd);
       const lits = this.lits ?? NO_LITS;
-      this.exposed = true;
       this.endCommand();
       return commandEvent(raw, lits);
-    }
-    if (h === -1) {
-      const ev = this.discarding
-        ? this.pending!
-        : errorEvent('BAD', null, 'literal size too large', this.tag ?? tagOf(buf, base, base + textEnd), false);
-      this.endCommand();
-      return ev;
-    }
-    if (this.discarding) {
-      if (h.sync) {
-        const ev = this.pending!;
-        this.endCommand();
-        return ev;
-      }
-      this.startDiscard(this.pending!, h.size);
-      return null;
     }
     if (this.lits === null) {
       this.lits = [];
       this.tag = tagOf(buf, base, base + textEnd);
       this.cmdName = commandNameOf(buf, base, base + textEnd);
     }
+    if (h.size > MAX_LITERAL_SIZE) {
+      this.refuse(errorEvent('BAD', null, 'literal size too large', this.tag, false), h);
+      return null;
+    }
     if (this.tag === null) {
-      const ev = errorEvent('BAD', null, 'missing or invalid tag', null, false);
-      if (h.sync) {
-        this.endCommand();
-        return ev;
-      }
-      this.startDiscard(ev, h.size);
+      this.refuse(errorEvent('BAD', null, 'missing or invalid tag', null, false), h);
       return null;
     }
     const index = this.lits.length;
-    this.lits.push({ start: h.start - base, size: h.size, sync: h.sync, binary: h.binary, dataStart: end, dataEnd: end, streamed: false });
+    this.lits.push({ start: h.start - base, size: h.size, sync: h.sync, binary: h.binary, dataStart: end, dataEnd: end, streamed: false, data: null });
     const target = this.cmdName === 'APPEND' ? this.appendTarget(buf, base, index) : null;
     if (target instanceof ParseError) {
       // The APPEND is already malformed before this literal: refuse it before `+`.
-      const ev = errorEvent('BAD', null, target.message, this.tag, false);
-      if (h.sync) {
-        this.endCommand();
-        return ev;
-      }
-      this.startDiscard(ev, h.size);
+      this.refuse(errorEvent('BAD', null, target.message, this.tag, false), h);
       return null;
     }
     this.phase = PH_AWAIT;
     const appendMailbox = target;
-    if (appendMailbox !== null) this.exposed = true;
     return {
       kind: 'literal',
       tag: this.tag,
@@ -1795,25 +1760,64 @@ export class CommandParser {
   }
 
   private cmdLen(): number {
-    return this.direct ? (this.started ? this.pos - this.cmdStart : 0) : this.accLen - this.accStart;
+    return this.direct ? (this.started ? this.pos - this.cmdStart : 0) : this.accLen;
   }
 
   private finishLiteral(): void {
     this.phase = PH_LINE;
     const len = this.cmdLen();
-    if (this.litMode !== LM_SKIP) this.lits![this.lits!.length - 1].dataEnd = len;
+    if (this.litMode !== LM_SKIP) {
+      const L = this.lits![this.lits!.length - 1];
+      L.dataEnd = len;
+      L.data = this.litBuf;
+      this.litBuf = null;
+    }
     this.segStart = len;
   }
 
-  /** Refuse the rest of this command: discard `size` literal bytes, then read to its end. */
-  private startDiscard(ev: ParseEvent, size: number): void {
+  /**
+   * Refuse the command at literal `h`: its answer `ev` is due at once. A synchronizing
+   * literal ends the command; a non-synchronizing one starts dropping the rest of it.
+   */
+  private refuse(ev: ParseEvent, h: { size: number; sync: boolean }): void {
+    this.due.push(ev);
+    if (h.sync) {
+      this.endCommand();
+      return;
+    }
     this.discarding = true;
-    this.pending = ev;
-    // The command text so far is no longer needed.
-    if (this.direct) this.direct = false;
-    else if (this.exposed) this.accStart = this.accLen;
-    else this.accLen = this.accStart;
+    // Nothing of the command is needed any more: let its buffers go now, not at its end
+    // (views already handed out keep their own bytes).
+    this.lits = null;
+    this.direct = false;
+    this.acc = EMPTY;
+    this.accLen = 0;
     this.segStart = 0;
+    this.discardLiteral(h.size);
+  }
+
+  /** A line segment of a refused command ended; `h` is its literal header, if any. */
+  private discardSegment(h: Header | null): null {
+    // The answer is out: the command's end, or a synchronizing literal (whose `+` the
+    // client waits for in vain), ends it silently.
+    if (h === null || h.sync) {
+      this.endCommand();
+      return null;
+    }
+    // Only a segment's tail can hold a literal header: the text before is not kept (this
+    // buffer, new since the refusal, was never handed out).
+    this.accLen = 0;
+    this.discardLiteral(h.size);
+    return null;
+  }
+
+  /** Drop the next `size` bytes, or give up on the connection past maxDiscard. */
+  private discardLiteral(size: number): void {
+    this.discarded += size;
+    if (this.discarded > this.maxDiscard) {
+      this.due.push(this.fatal(`too much literal data in a refused command (at most ${this.maxDiscard} bytes)`));
+      return;
+    }
     this.litMode = LM_SKIP;
     this.litRemaining = size;
     this.phase = PH_LIT;
@@ -1825,20 +1829,19 @@ export class CommandParser {
       // The buffer holds only the command that just ended: let it go (views handed out
       // keep their bytes), so an idle connection holds no accumulation buffer.
       this.acc = EMPTY;
-      this.accStart = 0;
       this.accLen = 0;
     }
     this.phase = PH_LINE;
     this.started = false;
     this.direct = true;
-    this.exposed = false;
     this.lineBytes = 0;
     this.segStart = 0;
     this.lits = null;
     this.litTotal = 0;
     this.litRemaining = 0;
+    this.litBuf = null;
     this.discarding = false;
-    this.pending = null;
+    this.discarded = 0;
     this.tag = null;
     this.cmdName = '';
     this.appendLit = -1;
@@ -1848,7 +1851,7 @@ export class CommandParser {
   private fatal(text: string): ParseEvent {
     let tag = this.tag;
     if (tag === null && this.started) {
-      tag = this.direct ? tagOf(this.cur!, this.cmdStart, this.cur!.length) : tagOf(this.acc, this.accStart, this.accLen);
+      tag = this.direct ? tagOf(this.cur!, this.cmdStart, this.cur!.length) : tagOf(this.acc, 0, this.accLen);
     }
     this.endCommand();
     this.phase = PH_DEAD;
@@ -1882,18 +1885,23 @@ export class CommandParser {
     return true;
   }
 
-  /** Move the command from the chunk into the accumulation buffer. */
+  /**
+   * Move the command from the chunk into the accumulation buffer; the part read of a
+   * buffered literal in progress goes to an array of its own size, like the rest of it.
+   */
   private toAcc(): void {
     if (!this.direct) return;
     this.direct = false;
-    if (this.started) {
-      const n = this.pos - this.cmdStart;
-      if (n > 0) {
-        this.ensureAcc(n);
-        this.acc.set(this.cur!.subarray(this.cmdStart, this.pos), this.accLen);
-        this.accLen += n;
-      }
+    if (!this.started) return;
+    let textEnd = this.pos;
+    if (this.phase === PH_LIT && this.litMode === LM_BUFFER) {
+      const L = this.lits![this.lits!.length - 1];
+      textEnd = this.cmdStart + L.dataStart;
+      this.litBuf = new Uint8Array(L.size);
+      this.litBuf.set(this.cur!.subarray(textEnd, this.pos));
+      this.litFill = this.pos - textEnd;
     }
+    this.append(this.cur!, this.cmdStart, textEnd);
   }
 
   private append(src: Uint8Array, from: number, to: number): void {
@@ -1907,22 +1915,35 @@ export class CommandParser {
   /** Room for `extra` more bytes of the current command. Never overwrites handed-out bytes. */
   private ensureAcc(extra: number): void {
     if (this.accLen + extra <= this.acc.length) return;
-    const len = this.accLen - this.accStart;
-    const need = len + extra;
+    const need = this.accLen + extra;
     const cap = Math.max(need, Math.min(this.bufferLimit, Math.max(4096, need * 2)));
     const nb = new Uint8Array(cap);
-    nb.set(this.acc.subarray(this.accStart, this.accLen));
+    nb.set(this.acc.subarray(0, this.accLen));
     this.acc = nb;
-    this.accStart = 0;
-    this.accLen = len;
   }
 }
 
 function commandEvent(raw: Uint8Array, lits: readonly LiteralSpan[]): ParseEvent {
   try {
-    return { kind: 'command', command: parseCommand(raw, lits), raw };
+    return { kind: 'command', command: parseCommand(raw, lits), raw, lits };
   } catch (e) {
     if (e instanceof ParseError) return errorEvent('BAD', null, e.message, tagOf(raw, 0, raw.length), false);
     throw e;
   }
+}
+
+const utf8 = new TextDecoder();
+
+/**
+ * A command event's text for the trace log: the same whatever the chunking, with each
+ * literal's data replaced by its size (secrets and message bodies stay out of logs).
+ */
+export function commandText(raw: Bytes, lits: readonly LiteralSpan[]): string {
+  let out = '';
+  let pos = 0;
+  for (const L of lits) {
+    out += utf8.decode(raw.subarray(pos, L.dataStart)) + `<${L.size} bytes>`;
+    pos = L.dataEnd;
+  }
+  return out + utf8.decode(raw.subarray(pos));
 }

@@ -10,6 +10,11 @@
 //   stop reading from it (Transport.backlog), never buffer without bound.
 // - Changes from other sessions are queued and drained before the tagged answer (never
 //   in the middle of a command's responses), and at once while idling.
+// - A refused literal is answered at once (`NO [TOOBIG]` and the like), before its data:
+//   before `+` for `{n}`; for `{n+}`, which the client sends anyway, the parser then drops
+//   the rest of the command as it arrives, keeping nothing. When a command's refused data
+//   passes MAX_DISCARD, or a line passes MAX_LINE, the parser gives up: `* BYE`, and a
+//   lingering close (Transport.linger) so that the answers reach a client still sending.
 
 import type { Socket } from 'bun';
 import type { Logger } from '../log.ts';
@@ -17,7 +22,7 @@ import type { Account } from '../store/account.ts';
 import { StoreError, type Change } from '../store/types.ts';
 import { ResponseWriter } from './encode.ts';
 import { ImapError, bad } from './errors.ts';
-import { CommandParser, type Command, type ParseEvent } from './parser.ts';
+import { CommandParser, commandText, type Command, type ParseEvent } from './parser.ts';
 import type { Transport } from './transport.ts';
 import type { ServerContext, ListenerContext } from './context.ts';
 import { COMMANDS, type StateKind } from './commands/index.ts';
@@ -49,6 +54,8 @@ const OUTPUT_HIGH = 1 << 20;
 const INPUT_HIGH = 256 * 1024;
 /** How long a closing connection may take to drain its last answers. */
 const CLOSE_DRAIN_MS = 5000;
+/** After a protocol error, how long a client still sending has to read our last answers. */
+const LINGER_MS = 1000;
 /** Changes queued for a session before it is told to resync instead. */
 const MAX_PENDING_CHANGES = 10000;
 
@@ -235,7 +242,7 @@ export class Session {
           this.discardUploads();
           if (ev.fatal) {
             this.log.info('protocol error', { reason: ev.text });
-            this.close(ev.text);
+            this.close(ev.text, { stillSending: true });
             return;
           }
           this.logCommand(ev.tag ?? '*', '?', ev.status === 'BAD' ? 'bad' : 'no', ev.text);
@@ -244,7 +251,7 @@ export class Session {
           this.w.raw(sanitize(ev.text)).crlf();
           break;
         case 'command':
-          if (this.log.enabled('trace')) this.log.trace('C: ' + redact(ev.raw));
+          if (this.log.enabled('trace')) this.log.trace('C: ' + redact(commandText(ev.raw, ev.lits)));
           this.execute(ev.command);
           break;
         default:
@@ -599,8 +606,11 @@ export class Session {
     }
   }
 
-  /** Send `* BYE reason` (when given) and close. */
-  close(reason?: string): void {
+  /**
+   * Send `* BYE reason` (when given) and close. `stillSending`: the client is in the middle
+   * of a command, so close with a linger (Transport.linger) rather than a reset.
+   */
+  close(reason?: string, opts: { stillSending?: boolean } = {}): void {
     if (this.closed) return;
     if (reason) {
       this.w.raw('* BYE ').raw(sanitize(reason)).crlf();
@@ -615,7 +625,8 @@ export class Session {
     const cutoff = setTimeout(() => t.end(), CLOSE_DRAIN_MS);
     void t.drained().then(() => {
       clearTimeout(cutoff);
-      t.end();
+      if (opts.stillSending) t.linger(LINGER_MS);
+      else t.end();
     });
   }
 
@@ -700,11 +711,10 @@ function sanitize(s: string): string {
 }
 
 /** A command for the trace log, with LOGIN/AUTHENTICATE secrets replaced by their length. */
-function redact(raw: Uint8Array): string {
-  const s = dec.decode(raw.length > 400 ? raw.subarray(0, 400) : raw);
-  const m = /^(\S+ (?:LOGIN|AUTHENTICATE)\b)(.*)$/is.exec(s);
+function redact(text: string): string {
+  const m = /^(\S+ (?:LOGIN|AUTHENTICATE)\b)(.*)$/is.exec(text);
   if (m) return `${m[1]} <redacted ${m[2].length} bytes>`;
-  return raw.length > 400 ? s + `... (${raw.length} bytes)` : s;
+  return text.length > 400 ? text.slice(0, 400) + `... (${text.length} chars)` : text;
 }
 
 function traceText(out: Uint8Array): string {

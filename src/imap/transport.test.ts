@@ -22,6 +22,24 @@ const bytes = (s: string) => new TextEncoder().encode(s);
 const text = (a: number[]) => new TextDecoder().decode(new Uint8Array(a));
 
 describe('Transport', () => {
+  test('linger: half-closes, stops reading, sends nothing more, cuts the socket after the delay', async () => {
+    const calls: string[] = [];
+    const f = fakeSocket(100);
+    const sock = Object.assign(f.sock, {
+      shutdown: () => calls.push('shutdown'),
+      pause: () => calls.push('pause'),
+      terminate: () => calls.push('terminate'),
+    });
+    const t = new Transport(sock);
+    t.send(bytes('* BYE x\r\n'));
+    t.linger(20);
+    t.send(bytes('late'));
+    expect(text(f.written)).toBe('* BYE x\r\n');
+    expect(calls).toEqual(['shutdown', 'pause']);
+    await Bun.sleep(60);
+    expect(calls).toEqual(['shutdown', 'pause', 'terminate']);
+  });
+
   test('keeps what the socket did not accept and writes it on drain, in order', async () => {
     const f = fakeSocket(3);
     const t = new Transport(f.sock);

@@ -6,6 +6,11 @@
 // Invariant: bytes the socket does not accept are kept and written on drain, in
 // order (PLATFORM.md: Bun drops what `write` does not accept). `backlog` tells the
 // session when to stop reading from a client that does not read.
+//
+// Closing: `end()` closes the socket at once. Bun then resets a connection whose peer is
+// still sending, and a reset can destroy our last answer (a BYE) in the client's buffer
+// before the client reads it (measured: a client reading 500 ms late got nothing).
+// `linger()` is for that case: FIN after the answer, stop reading, cut after a delay.
 
 import type { Socket } from 'bun';
 
@@ -107,12 +112,29 @@ export class Transport<T = unknown> {
 
   end(): void {
     if (this.closed) return;
+    this.stop();
+    this.socket.end();
+  }
+
+  /**
+   * Close a connection whose client may still be sending: half-close (the client reads
+   * our last answers, then EOF), read nothing more, and cut the socket after `ms`.
+   */
+  linger(ms: number): void {
+    if (this.closed) return;
+    this.stop();
+    this.socket.shutdown();
+    this.socket.pause();
+    const socket = this.socket;
+    setTimeout(() => socket.terminate(), ms).unref();
+  }
+
+  private stop(): void {
     this.closed = true;
     for (const layer of this.layers) layer.close?.();
     const waiters = this.drainWaiters;
     this.drainWaiters = [];
     for (const w of waiters) w();
-    this.socket.end();
   }
 }
 
