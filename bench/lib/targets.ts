@@ -127,6 +127,13 @@ export function posternConfig(dataDir: string, port: number): string {
   ].join('\n');
 }
 
+/** BENCH_PROFILE=DIR: every postern server of the run writes a CPU profile (JSON and
+ * Markdown) into DIR when it stops. */
+function profileFlags(): string[] {
+  const dir = process.env.BENCH_PROFILE;
+  return dir ? ['--cpu-prof', '--cpu-prof-md', `--cpu-prof-dir=${dir}`] : [];
+}
+
 /** Create the accounts of `users` in the data dir of `configPath` with the real CLI. */
 export async function addPosternAccounts(configPath: string, users: BenchUser[]): Promise<void> {
   for (const d of new Set(users.map((u) => u.user.split('@')[1]))) await cli(['domain', 'add', d, '--config', configPath]);
@@ -160,7 +167,7 @@ export async function startPostern(opts: PosternOptions): Promise<Target> {
     for (let attempt = 0; attempt < 3; attempt++) {
       port = await freePort();
       writeFileSync(configPath, posternConfig(dataDir, port));
-      const p = Bun.spawn([process.execPath, MAIN, 'serve', '--config', configPath], { cwd: REPO, stdin: 'ignore', stdout: 'pipe', stderr: 'pipe', env: childEnv() });
+      const p = Bun.spawn([process.execPath, ...profileFlags(), MAIN, 'serve', '--config', configPath], { cwd: REPO, stdin: 'ignore', stdout: 'pipe', stderr: 'pipe', env: childEnv() });
       let exited = false;
       void p.exited.then(() => { exited = true; });
       const pump = async (st: ReadableStream<Uint8Array>) => {

@@ -21,10 +21,12 @@ export interface RunningServer {
 
 /** How often the sweep checks timeouts; also the resolution of keep-alives. */
 const SWEEP_MS = 1000;
+/** An account stays open this long after its last session (store/registry.ts). */
+const ACCOUNT_LINGER_MS = 60_000;
 
 export async function serve(config: Config, log: Logger): Promise<RunningServer> {
   const serverDb = ServerDb.open(config.data_dir);
-  const accounts = new AccountRegistry({ serverDb, config, log });
+  const accounts = new AccountRegistry({ serverDb, config, log, lingerMs: ACCOUNT_LINGER_MS });
   let cid = 0;
   const ctx: ServerContext = {
     config,

@@ -357,6 +357,9 @@ export class Session {
       this.finish(cmd, bad(`${cmd.uid ? 'UID ' : ''}${cmd.name} is not allowed ${stateText(this.state.kind)}`));
       return;
     }
+    const st = this.state;
+    const account = st.kind === 'auth' || st.kind === 'selected' ? st.account : null;
+    const commits = account?.commitCount ?? 0;
     let result: void | Done | Promise<void | Done>;
     try {
       result = spec.run(this, cmd as never);
@@ -364,6 +367,12 @@ export class Session {
       this.finish(cmd, err);
       return;
     }
+    // A command that wrote answers OK only once its commit is durable (the store fsyncs
+    // its log off the event loop, one fsync for every session waiting).
+    if (account !== null && account.commitCount !== commits) result = Promise.resolve(result).then(async (done) => {
+      await account.durable();
+      return done;
+    });
     if (result instanceof Promise) {
       this.busy = true;
       result.then(

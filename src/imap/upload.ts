@@ -43,10 +43,10 @@ export class Upload {
   }
 
   /** What the store needs to take the file over; throws the write error, if any. */
-  result(): { path: string; size: number; structure: MessageInfo } {
+  result(): { path: string; size: number; structure: MessageInfo; searchHeaders: string } {
     if (this.error !== null) throw this.error;
     if (!this.structure) throw new Error('upload not finished');
-    return { path: this.path, size: this.size, structure: this.structure };
+    return { path: this.path, size: this.size, structure: this.structure, searchHeaders: this.parser.searchHeaders };
   }
 
   /** Close and remove the file unless the store has taken it over. */

@@ -25,6 +25,7 @@
 
 import { toBinary } from './bin.ts';
 import { fieldValue, rawFieldValue, splitHeader } from './header.ts';
+import { searchHeaderLine } from './searchheaders.ts';
 import { parseAddresses, parseContentType, parseDisposition, parseEncoding, parseLanguage } from './rfc822.ts';
 import type { Address, Envelope, MessageInfo, Part } from './types.ts';
 
@@ -111,6 +112,8 @@ export class MessageParser {
   private hdrLen = 0;
   private hdrLenAtLineStart = 0;
   private done: MessageInfo | null = null;
+  /** The top-level header's fields that SEARCH records (searchheaders.ts). */
+  searchHeaders = '';
 
   constructor() {
     this.root = newPart(0);
@@ -373,7 +376,10 @@ export class MessageParser {
         isMime = true;
         continue;
       }
-      if (env !== null) this.envelopeField(env, name.toLowerCase(), block, f);
+      if (env !== null) {
+        this.envelopeField(env, name.toLowerCase(), block, f);
+        if (o.container === null) this.searchHeaders += searchHeaderLine(name.toUpperCase(), block, f);
+      }
     }
     if (env !== null) {
       if (o.container === null) this.envelope = env;

@@ -125,7 +125,7 @@ for (const backend of backends) {
         expect(a.findMailbox('pq')).not.toBeNull();
       });
 
-      test('removes messages and files, keeps the subscription', () => {
+      test('removes messages and files, keeps the subscription', async () => {
         a.createMailbox('x');
         a.subscribe('x');
         add('x');
@@ -133,6 +133,8 @@ for (const backend of backends) {
         expect(msgFiles(dir).length).toBe(2);
         a.deleteMailbox('x');
         expect(a.findMailbox('x')).toBeNull();
+        // Files go once the removal is durable.
+        await a.durable();
         expect(msgFiles(dir)).toEqual([]);
         expect(a.subscriptions().has('x')).toBe(true);
       });
@@ -316,7 +318,7 @@ for (const backend of backends) {
     });
 
     describe('expunge, copy, move', () => {
-      test('expunge removes \\Deleted messages (only among uids when given) and their files', () => {
+      test('expunge removes \\Deleted messages (only among uids when given) and their files', async () => {
         const inbox = id('INBOX');
         for (let i = 0; i < 4; i++) add('INBOX', SysFlag.Deleted);
         add('INBOX');
@@ -324,6 +326,7 @@ for (const backend of backends) {
         expect(a.expunge(inbox)).toEqual([1, 4]);
         expect(a.expunge(inbox)).toEqual([]);
         expect(Array.from(a.uids(inbox))).toEqual([5]);
+        await a.durable();
         expect(msgFiles(dir).length).toBe(1);
         expect(a.counts(inbox)).toMatchObject({ messages: 1, deleted: 0, uidNext: 6 });
       });
@@ -355,7 +358,7 @@ for (const backend of backends) {
       });
     });
 
-    test('random operations keep counts equal to a recount', () => {
+    test('random operations keep counts equal to a recount', async () => {
       let seed = 42;
       const rnd = (n: number) => {
         seed = (seed * 1103515245 + 12345) % 2147483648;
@@ -396,6 +399,7 @@ for (const backend of backends) {
       for (const r of re) expect(r.after).toEqual(r.before);
       expect(boxes.map((m) => a.counts(m))).toEqual(before);
       const total = boxes.reduce((n, m) => n + a.counts(m).messages, 0);
+      await a.durable();
       expect(msgFiles(dir).length).toBe(total);
     });
 
@@ -461,7 +465,7 @@ for (const backend of backends) {
     });
 
     describe('file holds', () => {
-      test('an expunged message stays readable until every hold released it', () => {
+      test('an expunged message stays readable until every hold released it', async () => {
         const inbox = id('INBOX');
         add('INBOX', SysFlag.Deleted, [], 'kept body');
         add('INBOX', SysFlag.Deleted);
@@ -477,14 +481,16 @@ for (const backend of backends) {
         h3.close();
         expect(existsSync(path)).toBe(true);
         h2.release([1]);
+        await a.durable();
         expect(existsSync(path)).toBe(false);
         expect(storeError(() => a.messagePath(inbox, 1))).toBe('NONEXISTENT');
         expect(msgFiles(dir).length).toBe(1);
         h2.close();
+        await a.durable();
         expect(msgFiles(dir)).toEqual([]);
       });
 
-      test('a moved message held by the source goes only when expunged and released', () => {
+      test('a moved message held by the source goes only when expunged and released', async () => {
         const inbox = id('INBOX');
         const trash = id('Trash');
         add('INBOX');
@@ -496,6 +502,7 @@ for (const backend of backends) {
         a.expunge(trash);
         expect(existsSync(path)).toBe(true);
         h.release([1]);
+        await a.durable();
         expect(existsSync(path)).toBe(false);
       });
 

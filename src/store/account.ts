@@ -10,7 +10,14 @@
 //   subscribeChanges() gets that commit's changes, in commit order. A listener's
 //   exception is logged and swallowed. Listeners may call the store again.
 // - Message files are durable before their rows commit (see files.ts); files of removed
-//   rows are unlinked after the commit.
+//   rows are unlinked once that commit is durable.
+// - Durability (synchronous = NORMAL in WAL mode): a commit reaches the WAL file before the
+//   method returns, so it survives the process being killed. It survives power loss once
+//   the WAL is fsynced: append()/appendMany() do that before they return, appendGrouped()
+//   before it resolves, and a caller that acknowledges any other write awaits durable()
+//   first (the IMAP session does, for every command that committed). That fsync runs off
+//   the event loop and serves every caller waiting at the time, so one session's commit
+//   never stalls the others.
 // - Mailbox names are normalized (mailboxname.ts) on the way in; lookups of invalid names
 //   just miss.
 // - append()/appendMany() take over their tmp files: when they return or throw, the tmp
@@ -29,11 +36,13 @@
 
 import type { MessageInfo } from '../message/types.ts';
 import { Database } from 'bun:sqlite';
+import { closeSync, fsyncSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { Logger } from '../log.ts';
-import { Buckets, DB_FILE, linkFile, messageFilePath, moveFile, newTmpFile, prepareAccountDirs, removeFile, syncFile, syncFileAsync, tmpDir } from './files.ts';
+import { Buckets, DB_FILE, fsyncFdAsync, linkFile, messageFilePath, moveFile, newTmpFile, prepareAccountDirs, removeFile, syncDir, syncDirAsync, syncFile, syncFileAsync, tmpDir } from './files.ts';
 import { isInbox, isInferior, mailboxNameProblem, normalizeMailboxName, normalizeSpecialUse, parentNames } from './mailboxname.ts';
 import { migrate, SCHEMA_VERSION } from './schema.ts';
+import { MessageTable, type TableRow } from './table.ts';
 import {
   type AccountOpenOptions, type AppendInput, type AppendResult, type Change, type ChangeListener,
   type CopyResult, type FlagsMode, type FlagsUpdate, type MailboxCounts, type MailboxInfo, type RecalculatedCounts,
@@ -50,10 +59,9 @@ interface MailboxRow {
   modseq: number; createseq: number; highest_modseq: number;
   total: number; unseen: number; deleted: number; size: number;
 }
-interface MessageRow { uid: number; flags: number; keywords: string; size: number; internal_date: number; save_date: number; modseq: number }
 /** What a removal needs to know of a message. */
 interface GoneRow { id: number; uid: number; flags: number; size: number }
-interface SourceRow extends GoneRow { keywords: string }
+interface SourceRow extends GoneRow { keywords: string; internal_date: number }
 
 type Counts = { total: number; unseen: number; deleted: number; size: number };
 
@@ -142,7 +150,6 @@ export class MailboxHold {
 function prepareStatements(db: Database) {
   const q = <R = unknown>(sql: string) => db.prepare<R, any[]>(sql);
   const inUids = 'uid IN (SELECT value FROM json_each(?))';
-  const msgCols = 'uid, flags, keywords, size, internal_date, save_date, modseq';
   return {
     begin: q('BEGIN IMMEDIATE'),
     commit: q('COMMIT'),
@@ -170,24 +177,29 @@ function prepareStatements(db: Database) {
       'SELECT count(*) AS total, ifnull(sum((flags & 1) = 0), 0) AS unseen, ifnull(sum((flags & 8) != 0), 0) AS deleted, ifnull(sum(size), 0) AS size, ifnull(max(uid), 0) AS max_uid, ifnull(max(modseq), 0) AS max_modseq FROM message WHERE mailbox_id = ?'),
     mbRecountExpunged: q<{ max_uid: number; max_modseq: number }>('SELECT ifnull(max(uid), 0) AS max_uid, ifnull(max(modseq), 0) AS max_modseq FROM expunged WHERE mailbox_id = ?'),
 
-    msgInsert: q<{ id: number }>('INSERT INTO message (mailbox_id, uid, modseq, createseq, flags, keywords, size, internal_date, save_date, structure) VALUES (?, ?, ?3, ?3, ?, ?, ?, ?, ?, ?) RETURNING id'),
-    msgStructures: q<{ uid: number; structure: string | null }>(`SELECT uid, structure FROM message WHERE mailbox_id = ? AND ${inUids} ORDER BY uid`),
-    msgUids: q('SELECT uid FROM message WHERE mailbox_id = ? ORDER BY uid'),
-    msgAll: q<MessageRow>(`SELECT ${msgCols} FROM message WHERE mailbox_id = ? ORDER BY uid`),
-    msgSome: q<MessageRow>(`SELECT ${msgCols} FROM message WHERE mailbox_id = ? AND ${inUids} ORDER BY uid`),
-    msgOne: q<MessageRow>(`SELECT ${msgCols} FROM message WHERE mailbox_id = ? AND uid = ?`),
-    msgFirstUnseen: q<{ uid: number }>('SELECT uid FROM message WHERE mailbox_id = ? AND (flags & 1) = 0 ORDER BY uid LIMIT 1'),
+    // id NULL: the next AUTOINCREMENT id; else one reserveIds() handed out.
+    msgInsert: q<{ id: number }>('INSERT INTO message (id, mailbox_id, uid, modseq, createseq, flags, keywords, size, internal_date, save_date) VALUES (?, ?, ?, ?4, ?4, ?, ?, ?, ?, ?) RETURNING id'),
+    seqEnsure: q("INSERT INTO sqlite_sequence (name, seq) SELECT 'message', ifnull((SELECT max(id) FROM message), 0) WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'message')"),
+    seqReserve: q<{ seq: number }>("UPDATE sqlite_sequence SET seq = seq + ? WHERE name = 'message' RETURNING seq"),
+    dataInsert: q('INSERT INTO message_data (message_id, structure, search_headers) VALUES (?, ?, ?)'),
+    dataCopy: q('INSERT INTO message_data (message_id, structure, search_headers) SELECT ?, structure, search_headers FROM message_data WHERE message_id = ?'),
+    msgStructures: q<{ uid: number; structure: string | null }>(`SELECT uid, structure FROM message LEFT JOIN message_data ON message_id = id WHERE mailbox_id = ? AND ${inUids} ORDER BY uid`),
+    msgStructuresRange: q<{ uid: number; structure: string | null }>('SELECT uid, structure FROM message LEFT JOIN message_data ON message_id = id WHERE mailbox_id = ? AND uid BETWEEN ? AND ? ORDER BY uid'),
+    msgSearchHeaders: q(`SELECT uid, search_headers FROM message LEFT JOIN message_data ON message_id = id WHERE mailbox_id = ? AND ${inUids} ORDER BY uid`),
+    msgSearchHeadersRange: q('SELECT uid, search_headers FROM message LEFT JOIN message_data ON message_id = id WHERE mailbox_id = ? AND uid BETWEEN ? AND ? ORDER BY uid'),
+    dataVersion: q<{ data_version: number }>('PRAGMA data_version'),
+    msgTable: q('SELECT uid, flags, keywords, size, internal_date, save_date, modseq FROM message WHERE mailbox_id = ? ORDER BY uid'),
     msgId: q<{ id: number }>('SELECT id FROM message WHERE mailbox_id = ? AND uid = ?'),
     msgForFlags: q<{ id: number; uid: number; flags: number; keywords: string; modseq: number }>(`SELECT id, uid, flags, keywords, modseq FROM message WHERE mailbox_id = ? AND ${inUids} ORDER BY uid`),
     msgSetFlags: q('UPDATE message SET flags = ?, keywords = ?, modseq = ? WHERE id = ?'),
-    msgSources: q<SourceRow>(`SELECT id, uid, flags, keywords, size FROM message WHERE mailbox_id = ? AND ${inUids} ORDER BY uid`),
+    msgSources: q<SourceRow>(`SELECT id, uid, flags, keywords, size, internal_date FROM message WHERE mailbox_id = ? AND ${inUids} ORDER BY uid`),
     msgAllSources: q<GoneRow>('SELECT id, uid, flags, size FROM message WHERE mailbox_id = ? ORDER BY uid'),
     msgExpungeAll: q<GoneRow>('DELETE FROM message WHERE mailbox_id = ? AND (flags & 8) != 0 RETURNING id, uid, flags, size'),
     msgExpungeSome: q<GoneRow>(`DELETE FROM message WHERE mailbox_id = ? AND (flags & 8) != 0 AND ${inUids} RETURNING id, uid, flags, size`),
     msgDeleteMailbox: q<GoneRow>('DELETE FROM message WHERE mailbox_id = ? RETURNING id, uid, flags, size'),
     // New UIDs follow source UID order: destination uid = base + rank - 1.
-    msgCopy: q<{ id: number; uid: number }>(`INSERT INTO message (mailbox_id, uid, modseq, createseq, flags, keywords, size, internal_date, save_date, structure)
-      SELECT ?1, ?2 + row_number() OVER (ORDER BY uid) - 1, ?3, ?3, flags, keywords, size, internal_date, ?4, structure
+    msgCopy: q<{ id: number; uid: number }>(`INSERT INTO message (mailbox_id, uid, modseq, createseq, flags, keywords, size, internal_date, save_date)
+      SELECT ?1, ?2 + row_number() OVER (ORDER BY uid) - 1, ?3, ?3, flags, keywords, size, internal_date, ?4
       FROM message WHERE mailbox_id = ?5 AND uid IN (SELECT value FROM json_each(?6)) RETURNING id, uid`),
     msgMove: q(`UPDATE message SET mailbox_id = ?1, uid = ?2 + s.rn - 1, modseq = ?3, createseq = ?3, save_date = ?4
       FROM (SELECT id, row_number() OVER (ORDER BY uid) AS rn FROM message WHERE mailbox_id = ?5 AND uid IN (SELECT value FROM json_each(?6))) AS s
@@ -224,12 +236,37 @@ interface PendingAppend {
   reject: (e: unknown) => void;
   result: AppendResult[] | null;
   error: unknown;
+  /** Where its files went, under ids reserved for them. */
+  placed: Array<{ id: number; path: string }>;
 }
 
 function jsonUids(uids: ArrayLike<number>): string {
   let s = '[';
   for (let i = 0; i < uids.length; i++) s += (i ? ',' : '') + (uids[i] >>> 0);
   return s + ']';
+}
+
+/** [first, last] when `uids` (ascending) are dense enough that one range scan reads
+ * fewer rows than twice their number: cheaper than a json_each IN list. */
+function denseRange(uids: ArrayLike<number>): [number, number] | null {
+  const n = uids.length;
+  if (n < 32) return null;
+  for (let i = 1; i < n; i++) if (uids[i] <= uids[i - 1]) return null;
+  const lo = uids[0];
+  const hi = uids[n - 1];
+  return hi - lo + 1 <= 2 * n ? [lo, hi] : null;
+}
+
+/** The rows (ascending by uid) whose uid is in `uids` (ascending). */
+function pickRows<R extends { uid: number }>(rows: R[], uids: ArrayLike<number>): R[] {
+  if (rows.length === uids.length) return rows;
+  const out: R[] = [];
+  let j = 0;
+  for (const r of rows) {
+    while (j < uids.length && uids[j] < r.uid) j++;
+    if (j < uids.length && uids[j] === r.uid) out.push(r);
+  }
+  return out;
 }
 
 function splitKeywords(s: string): string[] {
@@ -290,8 +327,8 @@ function mailboxCounts(r: MailboxRow): MailboxCounts {
   return { messages: r.total, unseen: r.unseen, deleted: r.deleted, size: r.size, uidNext: r.uid_next, uidValidity: r.uid_validity, highestModseq: BigInt(r.highest_modseq) };
 }
 
-function storedMessage(r: MessageRow): StoredMessage {
-  return { uid: r.uid, flags: r.flags, keywords: splitKeywords(r.keywords), size: r.size, internalDate: r.internal_date, saveDate: r.save_date, modseq: BigInt(r.modseq) };
+function storedMessage(t: MessageTable, i: number): StoredMessage {
+  return { uid: t.uid[i], flags: t.flags[i], keywords: splitKeywords(t.keywords[i]), size: t.size[i], internalDate: t.internalDate[i], saveDate: t.saveDate[i], modseq: BigInt(t.modseq[i]) };
 }
 
 export class Account {
@@ -306,11 +343,22 @@ export class Account {
   /** APPENDs waiting for the next group commit (appendGrouped). */
   private appendQueue: PendingAppend[] = [];
   private closed = false;
+  /** Commits so far, and how many of them an fsync of the WAL has made durable. */
+  private commits = 0;
+  private durableCommits = 0;
+  private walSync: Promise<void> | null = null;
+  private walFdOpen = -1;
+  /** Metadata of the mailboxes read lately (table.ts), and the database's data_version
+   * they reflect: another process's commit changes it and drops them. */
+  private tables = new Map<number, MessageTable>();
+  private tablesVersion = -1;
+  /** Files whose rows are gone, waiting for the removing commit to be durable. */
+  private unlinkAfterSync: Array<{ id: number; commit: number }> = [];
 
   private constructor(readonly dir: string, readonly name: string, private readonly db: Database, private readonly log: Logger) {
     this.s = prepareStatements(db);
     this.buckets = new Buckets(dir);
-    this.fileRefs = new FileRefs((id) => this.unlinkMessageFile(id));
+    this.fileRefs = new FileRefs((id) => this.unlinkWhenDurable(id));
   }
 
   /**
@@ -325,7 +373,7 @@ export class Account {
     const db = new Database(join(accountDir, DB_FILE), { create: true, strict: true });
     try {
       db.exec('PRAGMA journal_mode = WAL');
-      db.exec('PRAGMA synchronous = FULL');
+      db.exec('PRAGMA synchronous = NORMAL');
       db.exec('PRAGMA foreign_keys = ON');
       db.exec(`PRAGMA busy_timeout = ${BUSY_TIMEOUT_MS}`);
       const from = migrate(db);
@@ -333,6 +381,8 @@ export class Account {
       const a = new Account(accountDir, opts.name, db, log);
       a.initialize(opts);
       a.removeLeftoverFiles();
+      // The WAL file's directory entry, once, so a later WAL fsync is enough.
+      syncDir(accountDir);
       return a;
     } catch (e) {
       db.close();
@@ -364,10 +414,76 @@ export class Account {
   /** Unlinks files still held, and closes the database. Listeners are dropped. */
   close(): void {
     if (this.closed) return;
+    this.durableNow();
     for (const set of [...this.holds.values()]) for (const h of [...set]) h.close();
     this.listeners.clear();
     this.closed = true;
     this.db.close();
+    if (this.walFdOpen >= 0) closeSync(this.walFdOpen);
+    this.walFdOpen = -1;
+  }
+
+  private walFd(): number {
+    if (this.walFdOpen < 0) this.walFdOpen = openSync(join(this.dir, DB_FILE + '-wal'), 'r');
+    return this.walFdOpen;
+  }
+
+  /** Commits so far; a command that sees it change has written something. */
+  get commitCount(): number {
+    return this.commits;
+  }
+
+  /**
+   * Resolves once every commit made before the call survives power loss, and the files
+   * those commits removed are unlinked: one fsync of the WAL off the event loop, shared
+   * by every caller waiting at the time.
+   */
+  async durable(): Promise<void> {
+    const target = this.commits;
+    while (this.durableCommits < target) {
+      if (this.closed) throw new StoreError('SERVERBUG', 'account is closed');
+      if (!this.walSync) {
+        const upto = this.commits;
+        this.walSync = fsyncFdAsync(this.walFd())
+          .then(() => this.madeDurable(upto))
+          .finally(() => {
+            this.walSync = null;
+          });
+      }
+      await this.walSync;
+    }
+  }
+
+  /** durable() for synchronous callers: blocks the event loop for the fsync. */
+  private durableNow(): void {
+    if (this.durableCommits >= this.commits) return;
+    fsyncSync(this.walFd());
+    this.madeDurable(this.commits);
+  }
+
+  private madeDurable(upto: number): void {
+    if (upto <= this.durableCommits) return;
+    this.durableCommits = upto;
+    const waiting = this.unlinkAfterSync;
+    this.unlinkAfterSync = [];
+    for (const w of waiting) {
+      if (w.commit <= upto) this.unlinkMessageFile(w.id);
+      else this.unlinkWhenDurable(w.id, w.commit);
+    }
+  }
+
+  /** A file goes only once the commit that removed its row is durable: else a power
+   * loss could bring the row back without its file. Rows are removed by the latest
+   * commit at the latest. */
+  private unlinkWhenDurable(id: number, commit = this.commits): void {
+    if (this.durableCommits >= commit) {
+      this.unlinkMessageFile(id);
+      return;
+    }
+    this.unlinkAfterSync.push({ id, commit });
+    if (this.unlinkAfterSync.length === 1) {
+      void this.durable().catch((e) => this.log.error('fsync of the database log failed', { err: String(e) }));
+    }
   }
 
   get tmpDir(): string {
@@ -394,8 +510,10 @@ export class Account {
         if (purged) this.s.fileRemovalDone.run(JSON.stringify(this.unlinked.slice(0, purged)));
         result = fn(tx);
         this.s.commit.run();
+        this.commits++;
       } catch (e) {
         if (this.db.inTransaction) this.s.rollback.run();
+        this.tables.clear();
         for (const f of tx.onRollback) {
           try {
             f();
@@ -524,6 +642,7 @@ export class Account {
       if (!mb) throw new StoreError('NONEXISTENT', 'mailbox does not exist');
       if (this.s.mbHasChildren.get(n, n)) throw new StoreError('HASCHILDREN', 'mailbox has children, delete them first');
       const gone = this.s.msgDeleteMailbox.all(mb.id);
+      this.tables.delete(mb.id);
       this.forgetFiles(tx, mb.id, gone, true);
       this.s.mbDelete.run(mb.id);
       tx.changes.push({ kind: 'mailbox-deleted', mailboxId: mb.id, name: n });
@@ -569,6 +688,7 @@ export class Account {
     const dst = this.insertMailbox(tx, to, [], false, inbox.uid_next);
     const rows = this.s.msgAllSources.all(inbox.id);
     this.s.msgMoveAll.run(dst.id, inbox.id);
+    this.tables.delete(inbox.id);
     this.s.kwCopyAll.run(dst.id, inbox.id);
     const c = sumCounts(rows);
     this.s.mbAddCounts.run(c.total, c.unseen, c.deleted, c.size, inbox.uid_next, tx.modseq(), dst.id);
@@ -647,12 +767,14 @@ export class Account {
   appendMany(mailboxId: number, inputs: readonly AppendInput[]): AppendResult[] {
     try {
       for (const i of inputs) checkSize(i, syncFile(i.tmpPath));
-      return this.write((tx) => {
+      const out = this.write((tx) => {
         const dirty = new Set<string>();
         const out = this.insertAppends(tx, mailboxId, inputs, dirty);
         Buckets.syncDirty(dirty);
         return out;
       });
+      this.durableNow();
+      return out;
     } finally {
       for (const i of inputs) removeFile(i.tmpPath);
     }
@@ -667,7 +789,7 @@ export class Account {
    */
   appendGrouped(mailboxId: number, inputs: readonly AppendInput[]): Promise<AppendResult[]> {
     return new Promise((resolve, reject) => {
-      this.appendQueue.push({ mailboxId, inputs, resolve, reject, result: null, error: null });
+      this.appendQueue.push({ mailboxId, inputs, resolve, reject, result: null, error: null, placed: [] });
       if (this.appendQueue.length === 1) setImmediate(() => void this.flushAppends());
     });
   }
@@ -675,25 +797,27 @@ export class Account {
   private async flushAppends(): Promise<void> {
     const jobs = this.appendQueue;
     this.appendQueue = [];
-    // Alone, a call is fastest fsyncing in place; together, the fsyncs run in parallel.
-    if (jobs.length === 1) {
-      const j = jobs[0];
+    // Files go to their final names first, under ids reserved for them, so that every
+    // file and directory fsync of the group runs at once off the event loop; the rows
+    // commit after. A crash before the commit leaves orphan files at ids never used again.
+    const dirty = new Set<string>();
+    const syncs: Array<Promise<unknown>> = [];
+    for (const j of jobs) {
       try {
-        j.resolve(this.appendMany(j.mailboxId, j.inputs));
+        const first = this.reserveIds(j.inputs.length);
+        j.placed = j.inputs.map((inp, k) => {
+          const id = first + k;
+          const dest = this.buckets.prepare(id, dirty);
+          moveFile(inp.tmpPath, dest);
+          syncs.push(syncFileAsync(dest).then((size) => checkSize(inp, size)).catch((e) => { j.error ??= e; }));
+          return { id, path: dest };
+        });
       } catch (e) {
-        j.reject(e);
+        j.error = e;
       }
-      return;
     }
-    await Promise.all(
-      jobs.map(async (j) => {
-        try {
-          for (const i of j.inputs) checkSize(i, await syncFileAsync(i.tmpPath));
-        } catch (e) {
-          j.error = e;
-        }
-      }),
-    );
+    for (const d of dirty) syncs.push(syncDirAsync(d).catch((e) => { for (const j of jobs) j.error ??= e; }));
+    await Promise.all(syncs);
     const live = jobs.filter((j) => j.error === null);
     if (live.length) {
       try {
@@ -706,17 +830,17 @@ export class Account {
             const undo = tx.onRollback.length;
             this.s.savepoint.run();
             try {
-              j.result = this.insertAppends(tx, j.mailboxId, j.inputs, dirty);
+              j.result = this.insertAppends(tx, j.mailboxId, j.inputs, j.placed);
               this.s.releaseSavepoint.run();
             } catch (e) {
               this.s.rollbackSavepoint.run();
               this.s.releaseSavepoint.run();
+              this.tables.delete(j.mailboxId);
               for (const f of tx.onRollback.splice(undo)) f();
               tx.changes.length = changes;
               j.error = e;
             }
           }
-          Buckets.syncDirty(dirty);
         });
       } catch (e) {
         for (const j of live) if (j.error === null) j.error = e;
@@ -724,13 +848,35 @@ export class Account {
     }
     for (const j of jobs) {
       for (const i of j.inputs) removeFile(i.tmpPath);
+      if (j.error !== null) for (const f of j.placed) removeFile(f.path);
+    }
+    if (live.some((j) => j.error === null)) {
+      try {
+        await this.durable();
+      } catch (e) {
+        for (const j of live) if (j.error === null) j.error = e;
+      }
+    }
+    for (const j of jobs) {
       if (j.error !== null) j.reject(j.error);
       else j.resolve(j.result!);
     }
   }
 
-  /** Rows, files and counts of new messages, inside the caller's transaction. */
-  private insertAppends(tx: Tx, mailboxId: number, inputs: readonly AppendInput[], dirty: Set<string>): AppendResult[] {
+  /** The first of `n` message ids that AUTOINCREMENT will never hand out again. */
+  private reserveIds(n: number): number {
+    return this.write(() => {
+      this.s.seqEnsure.run();
+      return this.s.seqReserve.get(n)!.seq - n + 1;
+    });
+  }
+
+  /**
+   * Rows, files and counts of new messages, inside the caller's transaction. The files
+   * are moved in here (their directories recorded in the `placed` set), unless `placed`
+   * lists where each already is, under an id from reserveIds().
+   */
+  private insertAppends(tx: Tx, mailboxId: number, inputs: readonly AppendInput[], placed: ReadonlyArray<{ id: number }> | Set<string>): AppendResult[] {
     const kws = inputs.map((i) => checkKeywords(i.keywords));
     const mb = this.row(mailboxId, 'TRYCREATE');
     if (!inputs.length) return [];
@@ -739,13 +885,20 @@ export class Account {
     const out: AppendResult[] = [];
     const used = new Set<string>();
     const flags = inputs.map((inp) => inp.flags & ALL_FLAGS);
+    const table = this.tables.get(mailboxId);
     inputs.forEach((inp, i) => {
       const uid = mb.uid_next + i;
-      const structure = inp.structure ? JSON.stringify(inp.structure) : null;
-      const id = this.s.msgInsert.get(mailboxId, uid, m, flags[i], kws[i].join(' '), inp.size, inp.internalDate ?? tx.now, tx.now, structure)!.id;
-      const dest = this.buckets.prepare(id, dirty);
-      moveFile(inp.tmpPath, dest);
-      tx.onRollback.push(() => removeFile(dest));
+      const kw = kws[i].join(' ');
+      const date = inp.internalDate ?? tx.now;
+      const given = placed instanceof Set ? null : placed[i].id;
+      const id = this.s.msgInsert.get(given, mailboxId, uid, m, flags[i], kw, inp.size, date, tx.now)!.id;
+      table?.push(uid, flags[i], kw, inp.size, date, tx.now, m);
+      if (inp.structure || inp.searchHeaders !== undefined) this.s.dataInsert.run(id, inp.structure ? JSON.stringify(inp.structure) : null, inp.searchHeaders ?? null);
+      if (placed instanceof Set) {
+        const dest = this.buckets.prepare(id, placed);
+        moveFile(inp.tmpPath, dest);
+        tx.onRollback.push(() => removeFile(dest));
+      }
       out.push({ uid, uidValidity: mb.uid_validity, modseq: BigInt(m) });
       for (const k of kws[i]) used.add(k);
       tx.changes.push({ kind: 'added', mailboxId, uid, flags: flags[i], keywords: kws[i], modseq: BigInt(m) });
@@ -756,37 +909,92 @@ export class Account {
     return out;
   }
 
+  /**
+   * The mailbox's message metadata (table.ts), read from the database on first use and
+   * kept current by this account's writes. Read-only for callers; valid until the next
+   * write or await.
+   */
+  messageTable(mailboxId: number): MessageTable {
+    const v = this.s.dataVersion.get()!.data_version;
+    if (v !== this.tablesVersion) {
+      this.tables.clear();
+      this.tablesVersion = v;
+    }
+    let t = this.tables.get(mailboxId);
+    if (!t) {
+      t = MessageTable.fromRows(this.s.msgTable.values(mailboxId) as TableRow[]);
+      this.tables.set(mailboxId, t);
+    }
+    return t;
+  }
+
   /** All UIDs of the mailbox, ascending. */
   uids(mailboxId: number): Uint32Array {
-    const rows = this.s.msgUids.values(mailboxId);
-    const out = new Uint32Array(rows.length);
-    for (let i = 0; i < rows.length; i++) out[i] = rows[i][0] as number;
-    return out;
+    const t = this.messageTable(mailboxId);
+    return t.uid.slice(0, t.n);
   }
 
   /** Messages by UID (all when `uids` is omitted), ascending; missing UIDs are skipped. */
   messages(mailboxId: number, uids?: ArrayLike<number>): StoredMessage[] {
-    const rows = uids === undefined ? this.s.msgAll.all(mailboxId) : this.s.msgSome.all(mailboxId, jsonUids(uids));
-    return rows.map(storedMessage);
+    const t = this.messageTable(mailboxId);
+    const out: StoredMessage[] = [];
+    if (uids === undefined) {
+      for (let i = 0; i < t.n; i++) out.push(storedMessage(t, i));
+      return out;
+    }
+    let want = uids;
+    for (let j = 1; j < want.length; j++) {
+      if (want[j] <= want[j - 1]) {
+        want = Array.from(uids).sort((x, y) => x - y);
+        break;
+      }
+    }
+    // Both ascending: one walk from the first UID asked for.
+    let i = want.length ? t.lowerBound(want[0]) : 0;
+    for (let j = 0; j < want.length; j++) {
+      const u = want[j];
+      if (j > 0 && u === want[j - 1]) continue;
+      while (i < t.n && t.uid[i] < u) i++;
+      if (i < t.n && t.uid[i] === u) out.push(storedMessage(t, i));
+    }
+    return out;
   }
 
-  /** The parsed structures of these messages (stored at APPEND), by UID; missing UIDs are skipped. */
+  /** The parsed structures of these messages (stored at APPEND), by UID; `uids` ascending; missing UIDs are skipped. */
   structures(mailboxId: number, uids: ArrayLike<number>): Map<number, MessageInfo | null> {
     const out = new Map<number, MessageInfo | null>();
-    for (const r of this.s.msgStructures.all(mailboxId, jsonUids(uids))) {
-      out.set(r.uid, r.structure === null ? null : (JSON.parse(r.structure) as MessageInfo));
+    const r = denseRange(uids);
+    const rows = r ? pickRows(this.s.msgStructuresRange.all(mailboxId, r[0], r[1]), uids) : this.s.msgStructures.all(mailboxId, jsonUids(uids));
+    for (const row of rows) out.set(row.uid, row.structure === null ? null : (JSON.parse(row.structure) as MessageInfo));
+    return out;
+  }
+
+  /** The header fields recorded for SEARCH (message/searchheaders.ts), by UID; null for
+   * messages stored before they were recorded; `uids` ascending; missing UIDs are skipped. */
+  searchHeaders(mailboxId: number, uids: ArrayLike<number>): Map<number, string | null> {
+    const out = new Map<number, string | null>();
+    const r = denseRange(uids);
+    const rows = (r ? this.s.msgSearchHeadersRange.values(mailboxId, r[0], r[1]) : this.s.msgSearchHeaders.values(mailboxId, jsonUids(uids))) as Array<[number, string | null]>;
+    if (r && rows.length !== uids.length) {
+      const want = new Set(Array.from(uids));
+      for (const [uid, h] of rows) if (want.has(uid)) out.set(uid, h);
+    } else {
+      for (const [uid, h] of rows) out.set(uid, h);
     }
     return out;
   }
 
   /** Lowest UID without \Seen (IMAP4rev1 SELECT's UNSEEN), or null. */
   firstUnseenUid(mailboxId: number): number | null {
-    return this.s.msgFirstUnseen.get(mailboxId)?.uid ?? null;
+    const t = this.messageTable(mailboxId);
+    for (let i = 0; i < t.n; i++) if (!(t.flags[i] & SysFlag.Seen)) return t.uid[i];
+    return null;
   }
 
   message(mailboxId: number, uid: number): StoredMessage | null {
-    const r = this.s.msgOne.get(mailboxId, uid);
-    return r ? storedMessage(r) : null;
+    const t = this.messageTable(mailboxId);
+    const i = t.indexOf(uid);
+    return i < 0 ? null : storedMessage(t, i);
   }
 
   /** Path of the message's file, also for an expunged UID a hold still keeps.
@@ -818,6 +1026,7 @@ export class Account {
       this.row(mailboxId, 'NONEXISTENT');
       let dUnseen = 0;
       let dDeleted = 0;
+      const table = this.tables.get(mailboxId);
       for (const r of this.s.msgForFlags.all(mailboxId, jsonUids(uids))) {
         if (since !== null && r.modseq > since) {
           out.modified.push(r.uid);
@@ -828,7 +1037,9 @@ export class Account {
         const nk = applyKeywords(mode, ok, kws, kwLower);
         if (nf === r.flags && sameKeywords(ok, nk)) continue;
         const m = tx.modseq();
-        this.s.msgSetFlags.run(nf, nk.join(' '), m, r.id);
+        const kw = nk.join(' ');
+        this.s.msgSetFlags.run(nf, kw, m, r.id);
+        table?.setFlags(r.uid, nf, kw, m);
         dUnseen += (r.flags & SysFlag.Seen ? 1 : 0) - (nf & SysFlag.Seen ? 1 : 0);
         dDeleted += (nf & SysFlag.Deleted ? 1 : 0) - (r.flags & SysFlag.Deleted ? 1 : 0);
         out.push({ uid: r.uid, flags: nf, keywords: nk, modseq: BigInt(m) });
@@ -875,7 +1086,9 @@ export class Account {
       const added = this.s.msgCopy.all(toMailboxId, base, m, tx.now, fromMailboxId, jsonUids(rows.map((r) => r.uid)));
       const dirty = new Set<string>();
       for (const a of added) {
-        const from = messageFilePath(this.dir, rows[a.uid - base].id);
+        const source = rows[a.uid - base].id;
+        this.s.dataCopy.run(a.id, source);
+        const from = messageFilePath(this.dir, source);
         const dest = this.buckets.prepare(a.id, dirty);
         linkFile(from, dest);
         tx.onRollback.push(() => removeFile(dest));
@@ -906,7 +1119,9 @@ export class Account {
     this.s.mbAddCounts.run(c.total, c.unseen, c.deleted, c.size, base + rows.length, m, mailboxId);
     const used = new Set<string>();
     const pairs: Array<[number, number]> = [];
+    const table = this.tables.get(mailboxId);
     rows.forEach((r, i) => {
+      table?.push(base + i, r.flags, r.keywords, r.size, r.internal_date, tx.now, m);
       const keywords = splitKeywords(r.keywords);
       for (const k of keywords) used.add(k);
       pairs.push([r.uid, base + i]);
@@ -921,6 +1136,7 @@ export class Account {
   private removedFromMailbox(tx: Tx, mailboxId: number, gone: GoneRow[], rowsDeleted: boolean): void {
     const m = tx.modseq();
     const uids = gone.map((g) => g.uid);
+    this.tables.get(mailboxId)?.remove(uids);
     this.s.tombstones.run(mailboxId, m, JSON.stringify(uids));
     const c = sumCounts(gone);
     this.s.mbAddCounts.run(-c.total, -c.unseen, -c.deleted, -c.size, 0, m, mailboxId);

@@ -11,7 +11,7 @@
 // - A tmp file whose name carries the pid of a dead process, or that is older than
 //   TMP_MAX_AGE_MS, is stale and removed when the account is opened.
 
-import { closeSync, copyFileSync, fdatasyncSync, fstatSync, fsyncSync, linkSync, mkdirSync, openSync, readdirSync, renameSync, statSync, unlinkSync } from 'node:fs';
+import { closeSync, copyFileSync, fdatasyncSync, fstatSync, fsync, fsyncSync, linkSync, mkdirSync, openSync, readdirSync, renameSync, statSync, unlinkSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 
@@ -67,6 +67,11 @@ export async function syncFileAsync(path: string): Promise<number> {
   }
 }
 
+/** fsync an open descriptor off the event loop (the thread pool does it). */
+export function fsyncFdAsync(fd: number): Promise<void> {
+  return new Promise((resolve, reject) => fsync(fd, (e) => (e ? reject(e) : resolve())));
+}
+
 /** fsync a directory, making the entries created or renamed in it durable. */
 export function syncDir(path: string): void {
   const fd = openSync(path, 'r');
@@ -74,6 +79,16 @@ export function syncDir(path: string): void {
     fsyncSync(fd);
   } finally {
     closeSync(fd);
+  }
+}
+
+/** syncDir off the event loop. */
+export async function syncDirAsync(path: string): Promise<void> {
+  const fh = await open(path, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
   }
 }
 

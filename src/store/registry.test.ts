@@ -42,3 +42,20 @@ test('close() closes every account', () => {
   expect(reg.size).toBe(0);
   expect(() => a.subscribe('x')).toThrow(StoreError);
 });
+
+test('with lingerMs, an account stays open that long after its last release', async () => {
+  const lingering = new AccountRegistry({ serverDb: { accountDir: (name) => join(dir, name) }, config: { mailboxes }, lingerMs: 150 });
+  try {
+    const a = lingering.acquire('mjl@example.org');
+    lingering.release(a);
+    expect(lingering.size).toBe(1);
+    const again = lingering.acquire('mjl@example.org');
+    expect(again).toBe(a);
+    lingering.release(again);
+    await Bun.sleep(300);
+    expect(lingering.size).toBe(0);
+    expect(() => a.createMailbox('x')).toThrow(StoreError);
+  } finally {
+    lingering.close();
+  }
+});

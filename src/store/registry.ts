@@ -1,6 +1,8 @@
 // Open accounts of this process: each account is opened once and shared by all its
 // sessions (so change broadcast and file holds see every session), refcounted, and
-// closed when the last session releases it.
+// closed when the last session releases it, or `lingerMs` later: clients that reconnect
+// often (mbsync runs, phones) then find the database and its in-memory mailbox tables
+// (store/table.ts) still open.
 //
 // Invariants callers rely on:
 // - Every acquire() is paired with exactly one release(account) (logout, disconnect).
@@ -17,9 +19,11 @@ export interface AccountRegistryOptions {
   /** The special-use mailboxes a new account gets; the server config fits. */
   config: { mailboxes: DefaultMailboxes };
   log?: Logger;
+  /** Keep an account open this long after its last session left (default 0). */
+  lingerMs?: number;
 }
 
-interface Entry { account: Account; refs: number }
+interface Entry { account: Account; refs: number; linger: ReturnType<typeof setTimeout> | null }
 
 export class AccountRegistry {
   private readonly byName = new Map<string, Entry>();
@@ -32,10 +36,12 @@ export class AccountRegistry {
     let e = this.byName.get(name);
     if (!e) {
       const account = Account.open(this.opts.serverDb.accountDir(name), { name, defaultMailboxes: this.opts.config.mailboxes, log: this.opts.log });
-      e = { account, refs: 0 };
+      e = { account, refs: 0, linger: null };
       this.byName.set(name, e);
       this.byAccount.set(account, e);
     }
+    if (e.linger) clearTimeout(e.linger);
+    e.linger = null;
     e.refs++;
     return e.account;
   }
@@ -45,9 +51,17 @@ export class AccountRegistry {
     const e = this.byAccount.get(account);
     if (!e) throw new Error(`account ${account.name} released more often than acquired`);
     if (--e.refs > 0) return;
-    this.byName.delete(account.name);
-    this.byAccount.delete(account);
-    account.close();
+    const linger = this.opts.lingerMs ?? 0;
+    if (linger <= 0) return this.closeEntry(e);
+    e.linger = setTimeout(() => this.closeEntry(e), linger);
+    e.linger.unref?.();
+  }
+
+  private closeEntry(e: Entry): void {
+    e.linger = null;
+    this.byName.delete(e.account.name);
+    this.byAccount.delete(e.account);
+    e.account.close();
   }
 
   /** Number of accounts open now. */
@@ -57,7 +71,10 @@ export class AccountRegistry {
 
   /** Close every account (server shutdown), whoever still holds it. */
   close(): void {
-    for (const e of this.byName.values()) e.account.close();
+    for (const e of this.byName.values()) {
+      if (e.linger) clearTimeout(e.linger);
+      e.account.close();
+    }
     this.byName.clear();
     this.byAccount.clear();
   }

@@ -60,6 +60,7 @@ CREATE TABLE message (
   internal_date INTEGER NOT NULL,
   save_date INTEGER NOT NULL,
   -- parsed structure (envelope, bodystructure, part offsets), filled at delivery later
+  -- (moved to message_data by V2)
   structure BLOB
 );
 CREATE UNIQUE INDEX message_uid ON message (mailbox_id, uid);
@@ -103,8 +104,27 @@ CREATE TABLE file_removal (
 );
 `;
 
+// The structure and the search headers move out of the message row: rows of a few
+// dozen bytes keep whole-mailbox scans (flag SEARCH, FETCH of flags, SELECT) on few pages,
+// where a 2 KB structure inline made each leaf page hold two messages.
+const V2 = `
+CREATE TABLE message_data (
+  message_id INTEGER PRIMARY KEY,
+  -- parsed structure (envelope, bodystructure, part offsets) as JSON
+  structure BLOB,
+  -- the header fields SEARCH reads most (see searchheaders.ts), NULL when not recorded
+  search_headers TEXT
+);
+INSERT INTO message_data (message_id, structure) SELECT id, structure FROM message WHERE structure IS NOT NULL;
+ALTER TABLE message DROP COLUMN structure;
+CREATE TRIGGER message_data_gone AFTER DELETE ON message BEGIN
+  DELETE FROM message_data WHERE message_id = old.id;
+END;
+`;
+
 export const MIGRATIONS: ReadonlyArray<(db: Database) => void> = [
   (db) => db.exec(V1),
+  (db) => db.exec(V2),
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -56,6 +56,8 @@ export interface AppendInput {
   internalDate?: number;
   /** The parsed structure (ENVELOPE, BODYSTRUCTURE, part offsets), stored with the row. */
   structure?: MessageInfo;
+  /** The header fields SEARCH records (message/searchheaders.ts). */
+  searchHeaders?: string;
 }
 
 export type StoreErrorCode =

@@ -26,8 +26,8 @@ const append = spec({
         up.finish();
         s.adoptUpload(m.literal, up);
       }
-      const { path, size, structure } = s.upload(m.literal).result();
-      return { tmpPath: path, size, structure, flags: bits, keywords, internalDate };
+      const { path, size, structure, searchHeaders } = s.upload(m.literal).result();
+      return { tmpPath: path, size, structure, searchHeaders, flags: bits, keywords, internalDate };
     });
     const r = await account.appendGrouped(mb.id, inputs);
     const first = r[0].uid;

@@ -1,9 +1,11 @@
 // Running a compiled search over a selected mailbox in three passes, cheapest first:
 //
-// 1. metadata: one store query for the rows (flags, keywords, size, dates, modseq) of
-//    the candidates; a key that needs nothing more is decided here and no file is touched.
-// 2. headers: for the messages still undecided, the stored ENVELOPE when it answers
-//    exactly (SUBJECT, SENT*), else the header block read from the file (headers only).
+// 1. metadata: the mailbox's in-memory table (flags, keywords, size, dates, modseq; see
+//    store/table.ts), walked without allocating per message; a key that needs nothing
+//    more is decided here and no database row or file is read.
+// 2. headers: for the messages still undecided, the header fields recorded at APPEND
+//    (FROM, TO, CC, BCC, SUBJECT, DATE) when they answer, else the stored ENVELOPE
+//    (SUBJECT, SENT*), else the header block read from the file (headers only).
 // 3. bodies: for the messages still undecided, the file, one at a time.
 //
 // Messages in the view whose row is gone (expunged by another session, not yet reported)
@@ -16,15 +18,17 @@
 // session tells its client), and files of messages expunged meanwhile stay readable
 // while the view holds them; a message gone for good simply does not match.
 
+import { decodeSearchHeaders, searchHeadersSuffice } from '../../message/searchheaders.ts';
 import type { MessageInfo } from '../../message/types.ts';
-import type { StoredMessage } from '../../store/types.ts';
-import { EnvelopeFields, MessageText, envelopeSuffices, headerFields, readHeaderBlock, readMessage } from './content.ts';
+import type { MessageTable } from '../../store/table.ts';
+import { EnvelopeFields, HeaderFields, MessageText, envelopeSuffices, headerFields, readHeaderBlock, readMessage } from './content.ts';
 import { COST_BODY, MAYBE, YES, candidateUids, evaluate, type CompiledSearch, type HeaderSource, type SearchEnv, type SearchRow } from './evaluate.ts';
 
 /** What the search needs of the store (Account implements it). */
 export interface SearchStore {
-  messages(mailboxId: number, uids?: ArrayLike<number>): StoredMessage[];
+  messageTable(mailboxId: number): MessageTable;
   structures(mailboxId: number, uids: ArrayLike<number>): Map<number, MessageInfo | null>;
+  searchHeaders(mailboxId: number, uids: ArrayLike<number>): Map<number, string | null>;
   messagePath(mailboxId: number, uid: number): string;
 }
 
@@ -42,8 +46,10 @@ export interface SearchMatch {
   modseq: bigint;
 }
 
-/** How many structures are loaded per store query in the header and body passes. */
+/** How many structures (or recorded headers) are loaded per store query in the header and body passes. */
 const BATCH = 256;
+const HEADER_BATCH = 4096;
+const NO_KEYWORDS: readonly string[] = [];
 
 /** Messages that match, in sequence order; synchronous. */
 export function runSearch(store: SearchStore, mailboxId: number, view: SearchView, q: CompiledSearch, env: SearchEnv): SearchMatch[] {
@@ -70,28 +76,63 @@ export async function runSearchSliced(store: SearchStore, mailboxId: number, vie
 
 function* searchSteps(store: SearchStore, mailboxId: number, view: SearchView, q: CompiledSearch, env: SearchEnv): Generator<void, SearchMatch[], void> {
   if (view.count === 0) return [];
-  // Pass 1: metadata.
+  // Pass 1: metadata, over the view's messages (or the candidates of a UID/sequence set).
+  const t = store.messageTable(mailboxId);
   const narrowed = candidateUids(q.root, env, (seq) => view.uidAt(seq));
-  const rows = narrowed === null ? store.messages(mailboxId) : narrowed.length ? store.messages(mailboxId, narrowed) : [];
   const matched: SearchRow[] = [];
   let undecided: SearchRow[] = [];
-  for (const r of rows) {
-    const seq = view.seq(r.uid);
-    if (seq === 0) continue; // delivered after this session last heard of it
-    const row: SearchRow = { seq, uid: r.uid, flags: r.flags, keywords: r.keywords, size: r.size, internalDate: r.internalDate, modseq: r.modseq };
+  // One row object is reused while evaluating; only messages kept are copied.
+  const row: SearchRow = { seq: 0, uid: 0, flags: 0, keywords: NO_KEYWORDS, size: 0, internalDate: 0, modseq: 0n };
+  const visit = (i: number, seq: number) => {
+    row.seq = seq;
+    row.uid = t.uid[i];
+    row.flags = t.flags[i];
+    row.keywords = t.keywords[i] === '' ? NO_KEYWORDS : t.keywordList(i);
+    row.size = t.size[i];
+    row.internalDate = t.internalDate[i];
+    row.modseq = q.modseq ? BigInt(t.modseq[i]) : 0n;
     const v = evaluate(q.root, row, null, null);
-    if (v === YES) matched.push(row);
-    else if (v === MAYBE) undecided.push(row);
+    if (v === YES) matched.push({ ...row });
+    else if (v === MAYBE) undecided.push({ ...row });
+  };
+  if (narrowed === null) {
+    // The view and the table are both ascending by UID: walk them together. A view UID
+    // missing from the table was expunged elsewhere (matches nothing); a table UID past
+    // the view was delivered after this session last heard of it.
+    let i = 0;
+    for (let seq = 1; seq <= view.count; seq++) {
+      const uid = view.uidAt(seq);
+      while (i < t.n && t.uid[i] < uid) i++;
+      if (i < t.n && t.uid[i] === uid) visit(i, seq);
+    }
+  } else {
+    for (const uid of narrowed) {
+      const seq = view.seq(uid);
+      const i = seq === 0 ? -1 : t.indexOf(uid);
+      if (i >= 0) visit(i, seq);
+    }
   }
 
   // Pass 2: headers (skipped when no header key is used: only body keys are left).
   if (undecided.length && (q.headers.size > 0 || q.sentDate)) {
     const next: SearchRow[] = [];
-    for (let i = 0; i < undecided.length; i += BATCH) {
-      const batch = undecided.slice(i, i + BATCH);
-      const infos = store.structures(mailboxId, batch.map((r) => r.uid));
-      for (const row of batch) {
-        const h = headerSourceFor(store, mailboxId, row, infos.get(row.uid) ?? null, q);
+    const recorded = searchHeadersSuffice(q.headers);
+    for (let i = 0; i < undecided.length; i += HEADER_BATCH) {
+      const batch = undecided.slice(i, i + HEADER_BATCH);
+      const uids = batch.map((r) => r.uid);
+      const stored = recorded ? store.searchHeaders(mailboxId, uids) : null;
+      let infos: Map<number, MessageInfo | null> | null = null;
+      for (let k = 0; k < batch.length; k++) {
+        const row = batch[k];
+        const fields = stored?.get(row.uid);
+        let h: HeaderSource | null;
+        if (fields != null) {
+          h = new HeaderFields(decodeSearchHeaders(fields));
+        } else {
+          // Older rows: the structure, else the file. Structures load by the small batch.
+          if (infos === null || !infos.has(row.uid)) infos = store.structures(mailboxId, uids.slice(k, k + BATCH));
+          h = headerSourceFor(store, mailboxId, row, infos.get(row.uid) ?? null, q);
+        }
         if (h === null) continue; // the file is gone
         const v = evaluate(q.root, row, h, null);
         yield;
