@@ -2,7 +2,7 @@
 // src/message/fixtures.test.ts, which compares whole answers for every fixture).
 import { expect, test } from 'bun:test';
 import { ResponseWriter } from './encode.ts';
-import { writeBodyStructure, writeEnvelope, writeHumanString, writeNString } from './bodystructure.ts';
+import { renderedItems, renderStructure, writeBodyStructure, writeEnvelope, writeHumanString, writeNString } from './bodystructure.ts';
 import { parseMessage } from '../message/parse.ts';
 
 const out = (f: (w: ResponseWriter) => void, utf8 = false) => {
@@ -57,4 +57,19 @@ test('body structure: defaults, raw spellings, extension data, empty multipart',
   const d = parseMessage(bytes('Content-Type: multipart/mixed\n\nx'));
   expect(out((w) => writeBodyStructure(w, d.root, true))).toBe('(("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" 0 0 NIL NIL NIL NIL) "mixed" NIL NIL NIL NIL)');
   expect(out((w) => writeBodyStructure(w, d.root, false))).toBe('(("text" "plain" ("charset" "us-ascii") NIL NIL "7bit" 0 0) "mixed")');
+});
+
+test('renderings stored at APPEND are what the writers write; none when they depend on UTF-8', () => {
+  const info = parseMessage(bytes('From: A <a@example.org>\nSubject: hi\nContent-Type: multipart/mixed; boundary=b\n\n--b\n\none\n--b--\n'));
+  const blob = renderStructure(info)!;
+  const items = renderedItems(blob)!;
+  const latin1 = (b: Uint8Array) => Buffer.from(b).toString('latin1');
+  expect(latin1(items.envelope)).toBe(out((w) => writeEnvelope(w, info.envelope)));
+  expect(latin1(items.body)).toBe(out((w) => writeBodyStructure(w, info.root, false)));
+  expect(latin1(items.bodystructure)).toBe(out((w) => writeBodyStructure(w, info.root, true)));
+  // A blob of another version or a damaged one is not used.
+  expect(renderedItems(Uint8Array.of(99, ...blob.subarray(1)))).toBeNull();
+  expect(renderedItems(blob.subarray(0, blob.length - 1))).toBeNull();
+  // 8-bit text is quoted for UTF-8 sessions and a literal otherwise: written each time.
+  expect(renderStructure(parseMessage(bytes('Subject: caf\xc3\xa9\n\nx\n')))).toBeNull();
 });

@@ -10,8 +10,8 @@
 //   are trimmed, NUL becomes 0x80; when that changed anything, or the text holds '"',
 //   '\' or 8-bit bytes, it is sent as a literal of the cleaned text.
 
-import type { ResponseWriter } from './encode.ts';
-import type { Address, Envelope, Part } from '../message/types.ts';
+import { ResponseWriter } from './encode.ts';
+import type { Address, Envelope, MessageInfo, Part } from '../message/types.ts';
 
 /** A string the way Dovecot's imap_append_nstring writes it. */
 export function writeNString(w: ResponseWriter, s: string | null): void {
@@ -212,4 +212,61 @@ export function writeBodyStructure(w: ResponseWriter, part: Part, extended: bool
     writeExtension(w, part);
   }
   w.byte(0x29);
+}
+
+/**
+ * ENVELOPE, BODY and BODYSTRUCTURE rendered once at APPEND, as Dovecot keeps them in its
+ * cache file: a FETCH of them then copies bytes instead of parsing the stored structure
+ * and writing it again. One blob: a version byte, the three lengths (u32 each), then the
+ * three renderings. Null when the rendering depends on whether the session speaks UTF-8
+ * (8-bit text is quoted for UTF-8 sessions, a literal for others): such messages are
+ * written from the structure every time. Bump RENDER_VERSION whenever the writers above
+ * change their output: older blobs are then ignored.
+ */
+const RENDER_VERSION = 1;
+
+export interface RenderedItems { envelope: Uint8Array; body: Uint8Array; bodystructure: Uint8Array }
+
+function renderWith(info: MessageInfo, utf8: boolean): Uint8Array[] {
+  const w = new ResponseWriter(1024);
+  w.utf8 = utf8;
+  writeEnvelope(w, info.envelope);
+  const envelope = w.take().slice();
+  writeBodyStructure(w, info.root, false);
+  const body = w.take().slice();
+  writeBodyStructure(w, info.root, true);
+  return [envelope, body, w.take().slice()];
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+export function renderStructure(info: MessageInfo): Uint8Array | null {
+  const plain = renderWith(info, false);
+  const utf8 = renderWith(info, true);
+  if (!plain.every((p, i) => sameBytes(p, utf8[i]))) return null;
+  const out = new Uint8Array(13 + plain.reduce((n, p) => n + p.length, 0));
+  const dv = new DataView(out.buffer);
+  out[0] = RENDER_VERSION;
+  let off = 13;
+  plain.forEach((p, i) => {
+    dv.setUint32(1 + 4 * i, p.length);
+    out.set(p, off);
+    off += p.length;
+  });
+  return out;
+}
+
+/** The three renderings in a blob from renderStructure(), or null when it is of another version. */
+export function renderedItems(blob: Uint8Array): RenderedItems | null {
+  if (blob.length < 13 || blob[0] !== RENDER_VERSION) return null;
+  const dv = new DataView(blob.buffer, blob.byteOffset, blob.length);
+  const a = dv.getUint32(1);
+  const b = dv.getUint32(5);
+  const c = dv.getUint32(9);
+  if (13 + a + b + c !== blob.length) return null;
+  return { envelope: blob.subarray(13, 13 + a), body: blob.subarray(13 + a, 13 + a + b), bodystructure: blob.subarray(13 + a + b) };
 }

@@ -101,8 +101,19 @@ function wordBytes(enc: string, text: string): Uint8Array {
   return Uint8Array.from(out);
 }
 
+/** ASCII without line breaks or an encoded word: decoding would return it unchanged. */
+function plainAscii(value: string): boolean {
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if (c >= 0x80 || c === 0x0a || c === 0x0d || (c === 0x3d && value.charCodeAt(i + 1) === 0x3f)) return false;
+  }
+  return true;
+}
+
 /** RFC 2047: header text (binary string) → decoded, unfolded text. */
 export function decodeHeaderValue(value: string): string {
+  // Most header text: a SEARCH over a mailbox decodes one value per message.
+  if (plainAscii(value)) return value;
   const s = value.replace(/\r?\n(?=[ \t])/g, '').replace(/\r?\n/g, '');
   let out = '';
   let last = 0;

@@ -1,6 +1,7 @@
 import { expect, test } from 'bun:test';
+import { FoldMemo, RecordedFields } from '../imap/search/content.ts';
 import { MessageParser } from './parse.ts';
-import { decodeSearchHeaders, searchHeadersSuffice } from './searchheaders.ts';
+import { searchHeadersSuffice } from './searchheaders.ts';
 
 function recorded(message: string): string {
   const p = new MessageParser();
@@ -26,17 +27,22 @@ test('the parser records FROM, TO, CC, BCC, SUBJECT and DATE of the top header o
     'body',
     '',
   ].join('\r\n'));
-  expect(decodeSearchHeaders(s)).toEqual([
-    ['FROM', 'Alice <a@example.org>'],
-    ['TO', 'b@example.org, c@example.org'],
-    ['SUBJECT', '=?utf-8?q?caf=C3=A9?='],
-    ['DATE', 'Mon, 1 Jan 2024 10:00:00 +0000'],
-  ]);
+  expect(s).toBe('FROM:Alice <a@example.org>\nTO:b@example.org, c@example.org\nSUBJECT:=?utf-8?q?caf=C3=A9?=\nDATE:Mon, 1 Jan 2024 10:00:00 +0000\n');
+  // SEARCH sees them decoded and case-folded.
+  const f = new RecordedFields(s, new FoldMemo());
+  expect(f.fields('FROM')).toEqual(['alice <a@example.org>']);
+  expect(f.fields('SUBJECT')).toEqual(['café']);
+  expect(f.fields('CC')).toEqual([]);
+  expect(f.sentDate()).toEqual({ year: 2024, month: 1, day: 1 });
 });
 
-test('values keep colons; an empty record decodes to nothing', () => {
-  expect(decodeSearchHeaders('SUBJECT:re: a:b\nCC:\n')).toEqual([['SUBJECT', 're: a:b'], ['CC', '']]);
-  expect(decodeSearchHeaders('')).toEqual([]);
+test('values keep colons; a field may repeat; a name must match whole', () => {
+  const f = new RecordedFields('SUBJECT:Re: a:b\nCC:x\nCC:y\nTO:\n', new FoldMemo());
+  expect(f.fields('SUBJECT')).toEqual(['re: a:b']);
+  expect(f.fields('CC')).toEqual(['x', 'y']);
+  expect(f.fields('TO')).toEqual(['']);
+  expect(f.fields('T')).toEqual([]);
+  expect(f.sentDate()).toBeNull();
 });
 
 test('the recorded fields suffice only for the names they hold', () => {

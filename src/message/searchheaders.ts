@@ -14,20 +14,6 @@ export function searchHeaderLine(upper: string, block: Uint8Array, f: HeaderFiel
   return `${upper}:${fieldValue(block, f)}\n`;
 }
 
-/** The recorded fields as [NAME, value], in header order. */
-export function decodeSearchHeaders(s: string): Array<[string, string]> {
-  const out: Array<[string, string]> = [];
-  let pos = 0;
-  while (pos < s.length) {
-    const nl = s.indexOf('\n', pos);
-    const end = nl < 0 ? s.length : nl;
-    const colon = s.indexOf(':', pos);
-    if (colon > pos && colon < end) out.push([s.slice(pos, colon), s.slice(colon + 1, end)]);
-    pos = end + 1;
-  }
-  return out;
-}
-
 /** Whether the recorded fields answer every header a search needs. */
 export function searchHeadersSuffice(names: ReadonlySet<string>): boolean {
   for (const n of names) if (!SEARCH_HEADER_NAMES.has(n)) return false;

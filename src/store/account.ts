@@ -181,12 +181,18 @@ function prepareStatements(db: Database) {
     msgInsert: q<{ id: number }>('INSERT INTO message (id, mailbox_id, uid, modseq, createseq, flags, keywords, size, internal_date, save_date) VALUES (?, ?, ?, ?4, ?4, ?, ?, ?, ?, ?) RETURNING id'),
     seqEnsure: q("INSERT INTO sqlite_sequence (name, seq) SELECT 'message', ifnull((SELECT max(id) FROM message), 0) WHERE NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'message')"),
     seqReserve: q<{ seq: number }>("UPDATE sqlite_sequence SET seq = seq + ? WHERE name = 'message' RETURNING seq"),
-    dataInsert: q('INSERT INTO message_data (message_id, structure, search_headers) VALUES (?, ?, ?)'),
-    dataCopy: q('INSERT INTO message_data (message_id, structure, search_headers) SELECT ?, structure, search_headers FROM message_data WHERE message_id = ?'),
+    dataInsert: q('INSERT INTO message_data (message_id, structure) VALUES (?, ?)'),
+    searchInsert: q('INSERT INTO message_search (message_id, headers) VALUES (?, ?)'),
+    renderInsert: q('INSERT INTO message_render (message_id, items) VALUES (?, ?)'),
+    dataCopy: q('INSERT INTO message_data (message_id, structure) SELECT ?1, structure FROM message_data WHERE message_id = ?2'),
+    searchCopy: q('INSERT INTO message_search (message_id, headers) SELECT ?1, headers FROM message_search WHERE message_id = ?2'),
+    renderCopy: q('INSERT INTO message_render (message_id, items) SELECT ?1, items FROM message_render WHERE message_id = ?2'),
+    msgRendered: q(`SELECT uid, items FROM message LEFT JOIN message_render ON message_id = id WHERE mailbox_id = ? AND ${inUids} ORDER BY uid`),
+    msgRenderedRange: q('SELECT uid, items FROM message LEFT JOIN message_render ON message_id = id WHERE mailbox_id = ? AND uid BETWEEN ? AND ? ORDER BY uid'),
     msgStructures: q<{ uid: number; structure: string | null }>(`SELECT uid, structure FROM message LEFT JOIN message_data ON message_id = id WHERE mailbox_id = ? AND ${inUids} ORDER BY uid`),
     msgStructuresRange: q<{ uid: number; structure: string | null }>('SELECT uid, structure FROM message LEFT JOIN message_data ON message_id = id WHERE mailbox_id = ? AND uid BETWEEN ? AND ? ORDER BY uid'),
-    msgSearchHeaders: q(`SELECT uid, search_headers FROM message LEFT JOIN message_data ON message_id = id WHERE mailbox_id = ? AND ${inUids} ORDER BY uid`),
-    msgSearchHeadersRange: q('SELECT uid, search_headers FROM message LEFT JOIN message_data ON message_id = id WHERE mailbox_id = ? AND uid BETWEEN ? AND ? ORDER BY uid'),
+    msgSearchHeaders: q(`SELECT uid, headers FROM message LEFT JOIN message_search ON message_id = id WHERE mailbox_id = ? AND ${inUids} ORDER BY uid`),
+    msgSearchHeadersRange: q('SELECT uid, headers FROM message LEFT JOIN message_search ON message_id = id WHERE mailbox_id = ? AND uid BETWEEN ? AND ? ORDER BY uid'),
     dataVersion: q<{ data_version: number }>('PRAGMA data_version'),
     msgTable: q('SELECT uid, flags, keywords, size, internal_date, save_date, modseq FROM message WHERE mailbox_id = ? ORDER BY uid'),
     msgId: q<{ id: number }>('SELECT id FROM message WHERE mailbox_id = ? AND uid = ?'),
@@ -893,7 +899,9 @@ export class Account {
       const given = placed instanceof Set ? null : placed[i].id;
       const id = this.s.msgInsert.get(given, mailboxId, uid, m, flags[i], kw, inp.size, date, tx.now)!.id;
       table?.push(uid, flags[i], kw, inp.size, date, tx.now, m);
-      if (inp.structure || inp.searchHeaders !== undefined) this.s.dataInsert.run(id, inp.structure ? JSON.stringify(inp.structure) : null, inp.searchHeaders ?? null);
+      if (inp.structure) this.s.dataInsert.run(id, JSON.stringify(inp.structure));
+      if (inp.searchHeaders !== undefined) this.s.searchInsert.run(id, inp.searchHeaders);
+      if (inp.rendered) this.s.renderInsert.run(id, inp.rendered);
       if (placed instanceof Set) {
         const dest = this.buckets.prepare(id, placed);
         moveFile(inp.tmpPath, dest);
@@ -966,6 +974,17 @@ export class Account {
     const r = denseRange(uids);
     const rows = r ? pickRows(this.s.msgStructuresRange.all(mailboxId, r[0], r[1]), uids) : this.s.msgStructures.all(mailboxId, jsonUids(uids));
     for (const row of rows) out.set(row.uid, row.structure === null ? null : (JSON.parse(row.structure) as MessageInfo));
+    return out;
+  }
+
+  /** What AppendInput.rendered gave for these messages, by UID (null where none was
+   * given); `uids` ascending; missing UIDs are skipped. */
+  renderedItems(mailboxId: number, uids: ArrayLike<number>): Map<number, Uint8Array | null> {
+    const out = new Map<number, Uint8Array | null>();
+    const r = denseRange(uids);
+    const rows = (r ? this.s.msgRenderedRange.values(mailboxId, r[0], r[1]) : this.s.msgRendered.values(mailboxId, jsonUids(uids))) as Array<[number, Uint8Array | null]>;
+    const want = r && rows.length !== uids.length ? new Set(Array.from(uids)) : null;
+    for (const [uid, blob] of rows) if (!want || want.has(uid)) out.set(uid, blob);
     return out;
   }
 
@@ -1088,6 +1107,8 @@ export class Account {
       for (const a of added) {
         const source = rows[a.uid - base].id;
         this.s.dataCopy.run(a.id, source);
+        this.s.searchCopy.run(a.id, source);
+        this.s.renderCopy.run(a.id, source);
         const from = messageFilePath(this.dir, source);
         const dest = this.buckets.prepare(a.id, dirty);
         linkFile(from, dest);

@@ -122,9 +122,35 @@ CREATE TRIGGER message_data_gone AFTER DELETE ON message BEGIN
 END;
 `;
 
+// SQLite reads a column by walking the record past the ones before it, overflow pages
+// included: search_headers behind a 2 KB structure cost a page chain per message. Each
+// per-message value a whole-mailbox command reads gets its own table of small rows:
+// message_search for SEARCH, message_render for ENVELOPE/BODY/BODYSTRUCTURE as the IMAP
+// layer renders them (opaque here; imap/bodystructure.ts renderStructure), absent for
+// older rows and for messages whose rendering depends on the session.
+const V3 = `
+CREATE TABLE message_search (
+  message_id INTEGER PRIMARY KEY,
+  headers TEXT NOT NULL
+);
+INSERT INTO message_search (message_id, headers) SELECT message_id, search_headers FROM message_data WHERE search_headers IS NOT NULL;
+ALTER TABLE message_data DROP COLUMN search_headers;
+CREATE TABLE message_render (
+  message_id INTEGER PRIMARY KEY,
+  items BLOB NOT NULL
+);
+DROP TRIGGER message_data_gone;
+CREATE TRIGGER message_gone AFTER DELETE ON message BEGIN
+  DELETE FROM message_data WHERE message_id = old.id;
+  DELETE FROM message_search WHERE message_id = old.id;
+  DELETE FROM message_render WHERE message_id = old.id;
+END;
+`;
+
 export const MIGRATIONS: ReadonlyArray<(db: Database) => void> = [
   (db) => db.exec(V1),
   (db) => db.exec(V2),
+  (db) => db.exec(V3),
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS.length;

@@ -58,6 +58,8 @@ export interface AppendInput {
   structure?: MessageInfo;
   /** The header fields SEARCH records (message/searchheaders.ts). */
   searchHeaders?: string;
+  /** ENVELOPE/BODY/BODYSTRUCTURE pre-rendered by the IMAP layer; opaque to the store. */
+  rendered?: Uint8Array | null;
 }
 
 export type StoreErrorCode =

@@ -5,6 +5,7 @@
 // the APPENDs other sessions make at the same moment (one fsync serves them all).
 
 import type { AppendInput } from '../../store/types.ts';
+import { renderStructure } from '../bodystructure.ts';
 import { Upload } from '../upload.ts';
 import { AUTHED, spec } from './spec.ts';
 import { parseFlags } from './flags.ts';
@@ -27,7 +28,7 @@ const append = spec({
         s.adoptUpload(m.literal, up);
       }
       const { path, size, structure, searchHeaders } = s.upload(m.literal).result();
-      return { tmpPath: path, size, structure, searchHeaders, flags: bits, keywords, internalDate };
+      return { tmpPath: path, size, structure, searchHeaders, rendered: renderStructure(structure), flags: bits, keywords, internalDate };
     });
     const r = await account.appendGrouped(mb.id, inputs);
     const first = r[0].uid;

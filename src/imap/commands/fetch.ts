@@ -1,7 +1,8 @@
 // FETCH and UID FETCH (RFC 9051 §6.4.5, BINARY RFC 3516, partial fetch, MODSEQ RFC 7162).
 //
-// Metadata (FLAGS, INTERNALDATE, RFC822.SIZE, ENVELOPE, BODYSTRUCTURE) comes from the
-// database; the parsed structure stored at APPEND gives every part's offsets, so a body
+// Metadata (FLAGS, INTERNALDATE, RFC822.SIZE) comes from the account's in-memory table;
+// ENVELOPE, BODY and BODYSTRUCTURE from their renderings stored at APPEND (or from the
+// stored structure for rows without one); the parsed structure stored at APPEND gives every part's offsets, so a body
 // section is one read of a byte range. Messages are processed in batches; a large
 // section streams from the file to the socket with backpressure, so FETCH 1:* of a big
 // mailbox never holds all bodies in memory. No transaction is open while we write.
@@ -14,7 +15,7 @@ import { findPart, resolveSection, type SectionRange } from '../../message/secti
 import type { MessageInfo } from '../../message/types.ts';
 import type { StoredMessage } from '../../store/types.ts';
 import { SysFlag } from '../../store/types.ts';
-import { writeBodyStructure, writeEnvelope } from '../bodystructure.ts';
+import { renderedItems, type RenderedItems, writeBodyStructure, writeEnvelope } from '../bodystructure.ts';
 import { no } from '../errors.ts';
 import type { FetchAtt, Section } from '../parser.ts';
 import { flagNames, type Session } from '../session.ts';
@@ -57,6 +58,11 @@ function needsStructure(a: FetchAtt): boolean {
   }
 }
 
+/** Items that may come pre-rendered (bodystructure.ts renderStructure). */
+function isRenderable(a: FetchAtt): boolean {
+  return a.kind === 'ENVELOPE' || a.kind === 'BODY' || a.kind === 'BODYSTRUCTURE';
+}
+
 function isBinary(a: FetchAtt): a is Extract<FetchAtt, { kind: 'BINARY[]' | 'BINARY.SIZE' }> {
   return a.kind === 'BINARY[]' || a.kind === 'BINARY.SIZE';
 }
@@ -81,6 +87,8 @@ const fetch = spec({
     const marksSeen = !view.readOnly && atts.some(setsSeen);
     const wantFlags = atts.some((a) => a.kind === 'FLAGS');
     const wantBinary = atts.some(isBinary);
+    // ENVELOPE/BODY/BODYSTRUCTURE alone (with metadata): the renderings stored at APPEND.
+    const fromRendered = wantStructure && atts.every((a) => !needsStructure(a) || isRenderable(a));
     const batchSize = wantStructure || wantFile ? BATCH : META_BATCH;
     let expungeIssued = false;
 
@@ -104,7 +112,8 @@ const fetch = spec({
           }
         }
       }
-      const structures = wantStructure ? account.structures(mbId, batch) : null;
+      const rendered = fromRendered ? account.renderedItems(mbId, batch) : null;
+      const structures = wantStructure && !fromRendered ? account.structures(mbId, batch) : null;
       for (const uid of batch) {
         const seq = view.seq(uid);
         if (seq === 0) continue;
@@ -115,10 +124,14 @@ const fetch = spec({
           expungeIssued = true;
           continue;
         }
+        const blob = rendered?.get(m.uid);
+        const items = blob ? renderedItems(blob) : null;
         let info = structures?.get(m.uid) ?? null;
-        const file = wantFile || (wantStructure && !info) ? new MessageFile(account.messagePath(mbId, m.uid)) : null;
+        // Rows without a usable rendering (older, or session-dependent) use the structure.
+        if (fromRendered && !items) info = account.structures(mbId, [m.uid]).get(m.uid) ?? null;
+        const file = wantFile || (wantStructure && !info && !items) ? new MessageFile(account.messagePath(mbId, m.uid)) : null;
         try {
-          if (wantStructure && !info) info = parseMessage(file!.read(0, m.size));
+          if (wantStructure && !info && !items) info = parseMessage(file!.read(0, m.size));
           // Decode BINARY parts before writing anything, so a refusal (UNKNOWN-CTE, PARSE)
           // never leaves half a FETCH response behind.
           const binaries = wantBinary ? decodeBinaries(atts, file!, info!) : NO_BINARIES;
@@ -127,7 +140,7 @@ const fetch = spec({
             if (k > 0) s.w.sp();
             // Only a streamed section is asynchronous: awaiting every attribute would
             // cost a promise per token.
-            const streaming = writeAtt(s, atts[k], m, info, file, binaries);
+            const streaming = writeAtt(s, atts[k], m, info, items, file, binaries);
             if (streaming) await streaming;
           }
           if (seenNow.has(m.uid) && !wantFlags) {
@@ -195,7 +208,7 @@ function decodeBinaries(atts: readonly FetchAtt[], file: MessageFile, info: Mess
 }
 
 /** Writes one attribute; returns a promise only while a large section streams. */
-function writeAtt(s: Session, a: FetchAtt, m: StoredMessage, info: MessageInfo | null, file: MessageFile | null, binaries: ReadonlyMap<FetchAtt, Uint8Array>): Promise<void> | undefined {
+function writeAtt(s: Session, a: FetchAtt, m: StoredMessage, info: MessageInfo | null, items: RenderedItems | null, file: MessageFile | null, binaries: ReadonlyMap<FetchAtt, Uint8Array>): Promise<void> | undefined {
   const w = s.w;
   switch (a.kind) {
     case 'UID':
@@ -222,15 +235,18 @@ function writeAtt(s: Session, a: FetchAtt, m: StoredMessage, info: MessageInfo |
       return;
     case 'ENVELOPE':
       w.raw('ENVELOPE ');
-      writeEnvelope(w, info!.envelope);
+      if (items) w.bytes(items.envelope);
+      else writeEnvelope(w, info!.envelope);
       return;
     case 'BODY':
       w.raw('BODY ');
-      writeBodyStructure(w, info!.root, false);
+      if (items) w.bytes(items.body);
+      else writeBodyStructure(w, info!.root, false);
       return;
     case 'BODYSTRUCTURE':
       w.raw('BODYSTRUCTURE ');
-      writeBodyStructure(w, info!.root, true);
+      if (items) w.bytes(items.bodystructure);
+      else writeBodyStructure(w, info!.root, true);
       return;
     case 'RFC822':
       w.raw('RFC822 ');

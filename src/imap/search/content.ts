@@ -70,6 +70,49 @@ export class HeaderFields implements HeaderSource {
   }
 }
 
+/** Decoded, folded header values by raw value, shared by the messages of one search:
+ * senders and subjects repeat across a mailbox, and decoding is most of the work. */
+export class FoldMemo {
+  private readonly map = new Map<string, string>();
+  constructor(private readonly max = 50_000) {}
+
+  get(raw: string): string {
+    let v = this.map.get(raw);
+    if (v === undefined) {
+      v = foldCase(decodeHeaderValue(raw));
+      if (this.map.size < this.max) this.map.set(raw, v);
+    }
+    return v;
+  }
+}
+
+/** The header fields recorded at APPEND (message/searchheaders.ts): "NAME:value" lines. */
+export class RecordedFields implements HeaderSource {
+  constructor(private readonly recorded: string, private readonly memo: FoldMemo) {}
+
+  private raw(name: string): string[] {
+    const out: string[] = [];
+    const s = this.recorded;
+    let pos = 0;
+    while (pos < s.length) {
+      let nl = s.indexOf('\n', pos);
+      if (nl < 0) nl = s.length;
+      if (s.startsWith(name, pos) && s.charCodeAt(pos + name.length) === 0x3a) out.push(s.slice(pos + name.length + 1, nl));
+      pos = nl + 1;
+    }
+    return out;
+  }
+
+  fields(name: string): readonly string[] {
+    return this.raw(name).map((v) => this.memo.get(v));
+  }
+
+  sentDate(): ImapDate | null {
+    const v = this.raw('DATE');
+    return v.length ? parseSentDate(v[0]) : null;
+  }
+}
+
 /** SUBJECT and DATE straight from the stored ENVELOPE: no file is opened. */
 export class EnvelopeFields implements HeaderSource {
   constructor(private readonly info: MessageInfo) {}

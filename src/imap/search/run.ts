@@ -18,10 +18,10 @@
 // session tells its client), and files of messages expunged meanwhile stay readable
 // while the view holds them; a message gone for good simply does not match.
 
-import { decodeSearchHeaders, searchHeadersSuffice } from '../../message/searchheaders.ts';
+import { searchHeadersSuffice } from '../../message/searchheaders.ts';
 import type { MessageInfo } from '../../message/types.ts';
 import type { MessageTable } from '../../store/table.ts';
-import { EnvelopeFields, HeaderFields, MessageText, envelopeSuffices, headerFields, readHeaderBlock, readMessage } from './content.ts';
+import { EnvelopeFields, FoldMemo, MessageText, RecordedFields, envelopeSuffices, headerFields, readHeaderBlock, readMessage } from './content.ts';
 import { COST_BODY, MAYBE, YES, candidateUids, evaluate, type CompiledSearch, type HeaderSource, type SearchEnv, type SearchRow } from './evaluate.ts';
 
 /** What the search needs of the store (Account implements it). */
@@ -117,6 +117,7 @@ function* searchSteps(store: SearchStore, mailboxId: number, view: SearchView, q
   if (undecided.length && (q.headers.size > 0 || q.sentDate)) {
     const next: SearchRow[] = [];
     const recorded = searchHeadersSuffice(q.headers);
+    const memo = new FoldMemo();
     for (let i = 0; i < undecided.length; i += HEADER_BATCH) {
       const batch = undecided.slice(i, i + HEADER_BATCH);
       const uids = batch.map((r) => r.uid);
@@ -127,7 +128,7 @@ function* searchSteps(store: SearchStore, mailboxId: number, view: SearchView, q
         const fields = stored?.get(row.uid);
         let h: HeaderSource | null;
         if (fields != null) {
-          h = new HeaderFields(decodeSearchHeaders(fields));
+          h = new RecordedFields(fields, memo);
         } else {
           // Older rows: the structure, else the file. Structures load by the small batch.
           if (infos === null || !infos.has(row.uid)) infos = store.structures(mailboxId, uids.slice(k, k + BATCH));
