@@ -270,7 +270,8 @@ export class Session {
           this.parser.rejectLiteral(reason.code, reason.message, reason.status === 'BAD' ? 'BAD' : 'NO');
           return;
         }
-        upload = new Upload(this.account.newTmpFile(), ev.binary);
+        const tmp = this.account.takeTmpFile();
+        upload = new Upload(tmp.path, tmp.fd, ev.binary);
       } catch (err) {
         this.logBug('append literal', err);
         this.parser.rejectLiteral('SERVERBUG', `internal error (cid ${this.cid})`);

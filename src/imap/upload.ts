@@ -3,7 +3,7 @@
 // BINARY literal8), so the stored size is exactly what FETCH later sends, and the
 // message is parsed in the same pass so APPEND never reads it back.
 
-import { closeSync, openSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, unlinkSync, writeSync } from 'node:fs';
 import { NewlineNormalizer } from '../message/newlines.ts';
 import { MessageParser } from '../message/parse.ts';
 import type { MessageInfo } from '../message/types.ts';
@@ -17,8 +17,9 @@ export class Upload {
   /** A write failed; the rest of the literal is read and dropped, and the command fails. */
   error: unknown = null;
 
-  constructor(readonly path: string, binary: boolean) {
-    this.fd = openSync(path, 'w', 0o600);
+  /** `fd`: `path` opened for writing (Account.takeTmpFile). */
+  constructor(readonly path: string, fd: number, binary: boolean) {
+    this.fd = fd;
     this.normalizer = binary ? null : new NewlineNormalizer();
   }
 

@@ -2,7 +2,7 @@
 
 import { afterEach, beforeEach, describe, expect, test } from 'bun:test';
 import { Database } from 'bun:sqlite';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setLogSink } from '../log.ts';
@@ -17,10 +17,17 @@ const backends: Backend[] = [
   { name: 'sqlite+files', open: (dir) => Account.open(dir, { name: 'test@example.org', defaultMailboxes: DEFAULTS }) },
 ];
 
+/** Every upload file the tests made: append must leave none behind (tmp/ also holds the
+ * files the account creates ahead, so the directory is not simply empty). */
+const uploaded = new Set<string>();
+const uploadsLeft = () => [...uploaded].filter((p) => existsSync(p));
+
 /** A message in a tmp file of the account, ready for append(). */
 function upload(a: Account, body = 'Subject: test\r\n\r\nhello\r\n', flags = 0, keywords: string[] = []): AppendInput {
-  const tmpPath = a.newTmpFile();
+  const { path: tmpPath, fd } = a.takeTmpFile();
+  closeSync(fd);
   writeFileSync(tmpPath, body);
+  uploaded.add(tmpPath);
   return { tmpPath, size: Buffer.byteLength(body), flags, keywords };
 }
 
@@ -246,7 +253,7 @@ for (const backend of backends) {
         expect(seen.filter((c) => c.kind === 'added').length).toBe(4);
         expect(a.counts(inbox).messages).toBe(2);
         expect(a.counts(other).messages).toBe(2);
-        expect(readdirSync(tmpDir(dir))).toEqual([]);
+        expect(uploadsLeft()).toEqual([]);
         expect(msgFiles(dir).length).toBe(4);
         // The next write gets a fresh modseq (the failed savepoint did not undo the counter).
         const next = a.append(inbox, upload(a));
@@ -263,7 +270,7 @@ for (const backend of backends) {
         expect(() => a.appendMany(inbox, [upload(a), upload(a), missing])).toThrow();
         expect(a.counts(inbox).messages).toBe(0);
         expect(msgFiles(dir)).toEqual([]);
-        expect(readdirSync(tmpDir(dir))).toEqual([]);
+        expect(uploadsLeft()).toEqual([]);
 
         const rs = a.appendMany(inbox, [upload(a), upload(a), upload(a)]);
         expect(rs.map((r) => r.uid)).toEqual([1, 2, 3]);
@@ -532,7 +539,8 @@ for (const backend of backends) {
 
     test('open removes stale uploads of dead processes only', () => {
       const stale = join(tmpDir(dir), '4194305.1.abc');
-      const ours = a.newTmpFile();
+      const { path: ours, fd } = a.takeTmpFile();
+      closeSync(fd);
       writeFileSync(stale, 'x');
       writeFileSync(ours, 'y');
       a.close();

@@ -13,13 +13,14 @@ import { SysFlag } from './types.ts';
 const DEFAULTS = { drafts: 'Drafts', sent: 'Sent', archive: 'Archive', junk: 'Junk', trash: 'Trash' };
 
 const CHILD = `
-import { writeFileSync, writeSync } from 'node:fs';
+import { closeSync, writeFileSync, writeSync } from 'node:fs';
 import { Account } from ${JSON.stringify(join(import.meta.dir, 'account.ts'))};
 const a = Account.open(process.argv[2], { name: 'crash', defaultMailboxes: ${JSON.stringify(DEFAULTS)} });
 const inbox = a.findMailbox('INBOX').id;
 for (let i = 0; ; i++) {
   const body = 'Subject: ' + i + '\\r\\n\\r\\n' + 'x'.repeat((i * 37) % 5000);
-  const tmpPath = a.newTmpFile();
+  const { path: tmpPath, fd } = a.takeTmpFile();
+  closeSync(fd);
   writeFileSync(tmpPath, body);
   const r = a.append(inbox, { tmpPath, size: Buffer.byteLength(body), flags: 4 | (i % 2), keywords: ['$k' + (i % 3)] });
   writeSync(1, r.uid + '\\n');
