@@ -36,10 +36,10 @@
 
 import type { MessageInfo } from '../message/types.ts';
 import { Database } from 'bun:sqlite';
-import { closeSync, fsyncSync, open, openSync } from 'node:fs';
+import { closeSync, fdatasyncSync, open, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { Logger } from '../log.ts';
-import { Buckets, DB_FILE, fsyncFdAsync, linkFile, messageFilePath, moveFile, newTmpFile, prepareAccountDirs, removeFile, syncDir, syncDirAsync, syncFile, syncFileAsync, tmpDir } from './files.ts';
+import { Buckets, DB_FILE, fdatasyncAsync, linkFile, messageFilePath, moveFile, newTmpFile, prepareAccountDirs, removeFile, syncDir, syncDirAsync, syncFile, syncFileAsync, tmpDir } from './files.ts';
 import { isInbox, isInferior, mailboxNameProblem, normalizeMailboxName, normalizeSpecialUse, parentNames } from './mailboxname.ts';
 import { migrate, SCHEMA_VERSION } from './schema.ts';
 import { MessageTable, type TableRow } from './table.ts';
@@ -464,7 +464,7 @@ export class Account {
       if (this.closed) throw new StoreError('SERVERBUG', 'account is closed');
       if (!this.walSync) {
         const upto = this.commits;
-        this.walSync = fsyncFdAsync(this.walFd())
+        this.walSync = fdatasyncAsync(this.walFd())
           .then(() => this.madeDurable(upto))
           .finally(() => {
             this.walSync = null;
@@ -477,7 +477,7 @@ export class Account {
   /** durable() for synchronous callers: blocks the event loop for the fsync. */
   private durableNow(): void {
     if (this.durableCommits >= this.commits) return;
-    fsyncSync(this.walFd());
+    fdatasyncSync(this.walFd());
     this.madeDurable(this.commits);
   }
 

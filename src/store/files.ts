@@ -11,7 +11,7 @@
 // - A tmp file whose name carries the pid of a dead process, or that is older than
 //   TMP_MAX_AGE_MS, is stale and removed when the account is opened.
 
-import { closeSync, copyFileSync, fdatasyncSync, fstatSync, fsync, fsyncSync, linkSync, mkdirSync, openSync, readdirSync, renameSync, statSync, unlinkSync } from 'node:fs';
+import { closeSync, copyFileSync, fdatasync, fdatasyncSync, fstatSync, fsyncSync, linkSync, mkdirSync, openSync, readdirSync, renameSync, statSync, unlinkSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 
@@ -67,9 +67,10 @@ export async function syncFileAsync(path: string): Promise<number> {
   }
 }
 
-/** fsync an open descriptor off the event loop (the thread pool does it). */
-export function fsyncFdAsync(fd: number): Promise<void> {
-  return new Promise((resolve, reject) => fsync(fd, (e) => (e ? reject(e) : resolve())));
+/** fdatasync an open descriptor off the event loop (the thread pool does it): the data
+ * and the size needed to read it back, without a journal commit for the timestamps. */
+export function fdatasyncAsync(fd: number): Promise<void> {
+  return new Promise((resolve, reject) => fdatasync(fd, (e) => (e ? reject(e) : resolve())));
 }
 
 /** fsync a directory, making the entries created or renamed in it durable. */
