@@ -24,6 +24,10 @@ export const DEFAULTS = {
     login_timeout_seconds: 60,
     max_connections_per_ip: 100,
   },
+  compress: {
+    enabled: true,
+    level: 6,
+  },
   mailboxes: {
     drafts: 'Drafts',
     sent: 'Sent',
@@ -41,6 +45,7 @@ export function defaultConfig(dataDir: string): Config {
     listeners: [],
     auth: { ...DEFAULTS.auth },
     limits: { ...DEFAULTS.limits },
+    compress: { ...DEFAULTS.compress },
     mailboxes: { ...DEFAULTS.mailboxes },
   };
 }

@@ -81,7 +81,7 @@ describe('errors: one line with file, key path and what was expected', () => {
     ['', 'postern.toml: data_dir: missing; expected a non-empty string'],
     ['data_dir = 5', 'postern.toml: data_dir: expected a non-empty string, got 5'],
     ['data_dir = ""', 'postern.toml: data_dir: expected a non-empty string, got ""'],
-    ['data_dir = "d"\nfoo = 1', 'postern.toml: foo: unknown key; expected one of data_dir, log_level, listeners, auth, limits, mailboxes'],
+    ['data_dir = "d"\nfoo = 1', 'postern.toml: foo: unknown key; expected one of data_dir, log_level, listeners, auth, limits, compress, mailboxes'],
     ['data_dir = "d"\n[auth]\nplaintext = "x"', 'postern.toml: auth.plaintext: unknown key; expected one of plaintext_without_tls, failed_login_delay_ms, failed_login_delay_max_ms'],
     ['data_dir = "d"\nlog_level = "loud"', 'postern.toml: log_level: expected one of "trace", "debug", "info", "warn", "error", got "loud"'],
     ['data_dir = "d"\nlog_level = 1979-05-27T07:32:00Z', 'postern.toml: log_level: expected one of "trace", "debug", "info", "warn", "error", got a date/time'],

@@ -43,6 +43,11 @@ export const LimitsSchema = Type.Object({
   max_connections_per_ip: Count('Open connections allowed from one IP address; 0 means no limit.', DEFAULTS.limits.max_connections_per_ip),
 }, { additionalProperties: false, default: {}, description: 'Limits.' });
 
+export const CompressSchema = Type.Object({
+  enabled: Type.Boolean({ default: DEFAULTS.compress.enabled, description: 'Offer COMPRESS=DEFLATE (RFC 4978) to logged-in clients.' }),
+  level: Type.Integer({ minimum: 1, maximum: 9, default: DEFAULTS.compress.level, description: 'Deflate level of what the server sends: 1 is fastest, 9 smallest.' }),
+}, { additionalProperties: false, default: {}, description: 'Compression.' });
+
 export const MailboxesSchema = Type.Object({
   drafts: NonEmpty('Name of the \\Drafts mailbox created for new accounts.', DEFAULTS.mailboxes.drafts),
   sent: NonEmpty('Name of the \\Sent mailbox.', DEFAULTS.mailboxes.sent),
@@ -57,6 +62,7 @@ export const ConfigSchema = Type.Object({
   listeners: Type.Array(ListenerSchema, { default: [], description: ListenerSchema.description }),
   auth: AuthSchema,
   limits: LimitsSchema,
+  compress: CompressSchema,
   mailboxes: MailboxesSchema,
 }, { additionalProperties: false });
 

@@ -57,9 +57,10 @@ describe('capabilities per state', () => {
       expect(caps).toContain(cap);
     }
     expect(caps).toContain('APPENDLIMIT=104857600');
+    expect(caps).toContain('COMPRESS=DEFLATE');
     expect(caps).not.toContain('STARTTLS');
     expect(caps.filter((x) => x.startsWith('AUTH='))).toEqual([]);
-    for (const later of ['COMPRESS=DEFLATE', 'CONDSTORE', 'QRESYNC', 'METADATA', 'QUOTA', 'REPLACE', 'NOTIFY']) expect(caps).not.toContain(later);
+    for (const later of ['CONDSTORE', 'QRESYNC', 'METADATA', 'QUOTA', 'REPLACE', 'NOTIFY']) expect(caps).not.toContain(later);
   });
 });
 

@@ -1533,6 +1533,23 @@ export class CommandParser {
     return this.acc.length;
   }
 
+  /**
+   * Hand back the input not consumed yet and forget it: after COMPRESS, what the client
+   * sent behind the command is compressed and must go through the inflater first. Only
+   * between commands.
+   */
+  takeUnread(): Uint8Array[] {
+    if (this.started || this.due.length > 0) throw new Error('CommandParser.takeUnread inside a command');
+    const out: Uint8Array[] = [];
+    if (this.cur !== null && this.pos < this.cur.length) out.push(this.cur.subarray(this.pos));
+    for (let i = this.qHead; i < this.queue.length; i++) if (this.queue[i].length) out.push(this.queue[i]);
+    this.cur = null;
+    this.pos = 0;
+    this.queue = [];
+    this.qHead = 0;
+    return out;
+  }
+
   /** Drop all input and partial state (after STARTTLS); leaves line mode. */
   reset(): void {
     this.cur = null;

@@ -22,6 +22,7 @@ import type { Account } from '../store/account.ts';
 import { StoreError, type Change } from '../store/types.ts';
 import { ResponseWriter } from './encode.ts';
 import { ImapError, bad } from './errors.ts';
+import { CorruptStreamError, deflateLayer } from './compress.ts';
 import { CommandParser, commandText, type Command, type ParseEvent } from './parser.ts';
 import type { Transport } from './transport.ts';
 import type { ServerContext, ListenerContext } from './context.ts';
@@ -58,6 +59,9 @@ const CLOSE_DRAIN_MS = 5000;
 const LINGER_MS = 1000;
 /** Changes queued for a session before it is told to resync instead. */
 const MAX_PENDING_CHANGES = 10000;
+/** A compressed connection this long without input drops its compression history. */
+const COMPRESS_IDLE_MS = 30_000;
+const NO_BYTES = new Uint8Array(0);
 
 const dec = new TextDecoder();
 const enc = new TextEncoder();
@@ -75,6 +79,9 @@ export class Session {
   /** Set while IDLE runs; changes are delivered at once. */
   idling = false;
   lastActivity = Date.now();
+  /** COMPRESS DEFLATE is on. */
+  compressed = false;
+  private idleReleased = false;
   lastKeepalive = 0;
   /** UIDs saved by SEARCH RETURN (SAVE), for `$` (RFC 5182). */
   savedUids: number[] = [];
@@ -154,6 +161,7 @@ export class Session {
       'ESEARCH', 'SEARCHRES', 'WITHIN', 'BINARY',
       `APPENDLIMIT=${this.ctx.config.limits.append_max_bytes}`,
     );
+    if (this.ctx.config.compress.enabled && !this.compressed) caps.push('COMPRESS=DEFLATE');
     return caps;
   }
 
@@ -173,11 +181,10 @@ export class Session {
   onData(chunk: Uint8Array): void {
     if (this.closed) return;
     this.lastActivity = Date.now();
-    for (const c of this.transport.input(chunk)) {
-      this.parser.feed(c);
-      if (this.busy && !this.lineWaiter) this.pausedInput += c.length;
-    }
+    this.idleReleased = false;
+    for (const c of this.transport.input(chunk)) this.parser.feed(c);
     if (this.busy && !this.lineWaiter) {
+      this.pausedInput += chunk.length;
       if (this.pausedInput > INPUT_HIGH && !this.paused) this.pause();
       return;
     }
@@ -221,10 +228,25 @@ export class Session {
         return;
       }
       switch (ev.kind) {
-        case 'need-more':
+        case 'need-more': {
+          // A compressed stream is inflated a slice at a time, as the parser asks.
+          let more: Uint8Array | null;
+          try {
+            more = this.transport.pull();
+          } catch (err) {
+            if (!(err instanceof CorruptStreamError)) throw err;
+            this.log.info('protocol error', { reason: err.message });
+            this.close('corrupt compressed stream', { stillSending: true });
+            return;
+          }
+          if (more !== null) {
+            this.parser.feed(more);
+            break;
+          }
           this.flush();
           if (this.paused && !this.busy) this.resume();
           return;
+        }
         case 'line': {
           const w = this.lineWaiter;
           this.lineWaiter = null;
@@ -450,9 +472,12 @@ export class Session {
     this.log.debug('command', { tag, cmd: name, result, ms, reason });
   }
 
-  /** Send what the writer holds. */
+  /** Send what the writer holds, and end the burst (deflate sync-flushes). */
   flush(): void {
-    if (this.w.length === 0) return;
+    if (this.w.length === 0) {
+      if (this.compressed) this.transport.send(NO_BYTES, true);
+      return;
+    }
     const out = this.w.take();
     if (this.log.enabled('trace')) this.log.trace('S: ' + traceText(out));
     this.transport.send(out, true);
@@ -484,6 +509,20 @@ export class Session {
     st.view.release();
     this.savedUids = [];
     this.state = { kind: 'auth', account: st.account, user: st.user };
+  }
+
+  /**
+   * COMPRESS DEFLATE (RFC 4978) after its tagged OK has been written: the OK goes out
+   * uncompressed, everything after it compressed. Bytes the client sent after the
+   * command's CRLF are compressed already (RFC 4978 §3): they go through the inflater.
+   */
+  startCompression(): void {
+    this.flush();
+    const unread = this.parser.takeUnread();
+    this.transport.addLayer(deflateLayer(this.ctx.config.compress.level));
+    this.compressed = true;
+    for (const c of unread) this.transport.input(c);
+    this.log.info('compression on', { mechanism: 'DEFLATE', pipelined: unread.reduce((n, c) => n + c.length, 0) });
   }
 
   /** Switch to TLS after `OK Begin TLS negotiation now` has been written. */
@@ -608,6 +647,10 @@ export class Session {
       this.log.info('timeout', { state: this.state.kind });
       this.close('Autologout; idle for too long');
       return;
+    }
+    if (this.compressed && !this.idleReleased && now - this.lastActivity > COMPRESS_IDLE_MS) {
+      this.idleReleased = true;
+      this.transport.releaseIdle();
     }
     if (this.idling && now - Math.max(this.lastKeepalive, this.lastActivity) > this.ctx.keepaliveMs) {
       this.lastKeepalive = now;

@@ -17,8 +17,13 @@ import type { Socket } from 'bun';
 export interface Layer {
   /** Transform bytes read from below; may return nothing yet. */
   input(data: Uint8Array): Uint8Array[];
+  /** A layer that keeps input until asked (deflate: a small input can hold gigabytes)
+   * hands out the next piece here: bytes (maybe none), or null when it holds nothing. */
+  pull?(): Uint8Array | null;
   /** Transform bytes to send; `flush` ends a burst so the peer can decode all of it. */
   output(data: Uint8Array, flush: boolean): Uint8Array[];
+  /** The connection is idle: drop what can be rebuilt. */
+  releaseIdle?(): void;
   close?(): void;
 }
 
@@ -54,6 +59,22 @@ export class Transport<T = unknown> {
       chunks = next;
     }
     return chunks;
+  }
+
+  /** The next piece of input a layer kept (see Layer.pull), or null when none is kept.
+   * A pulling layer must be the outermost (COMPRESS is the only layer there is). */
+  pull(): Uint8Array | null {
+    const top = this.layers[this.layers.length - 1];
+    return top?.pull ? top.pull() : null;
+  }
+
+  /** Tell the layers the connection is idle. */
+  releaseIdle(): void {
+    for (const layer of this.layers) layer.releaseIdle?.();
+  }
+
+  get layered(): boolean {
+    return this.layers.length > 0;
   }
 
   /** Send bytes; `flush` ends a burst (matters to layers such as deflate). */
@@ -139,3 +160,4 @@ export class Transport<T = unknown> {
 }
 
 const EMPTY = new Uint8Array(0);
+

@@ -5,6 +5,7 @@ import type { CommandName } from '../parser.ts';
 import { anyState } from './any.ts';
 import { appendCommands } from './append.ts';
 import { authCommands } from './auth.ts';
+import { compressCommands } from './compress.ts';
 import { copyMoveCommands } from './copymove.ts';
 import { fetchCommands } from './fetch.ts';
 import { idleCommands } from './idle.ts';
@@ -22,6 +23,7 @@ export const COMMANDS = new Map<CommandName, CommandSpec<any>>();
 const FAMILIES = [
   anyState, authCommands, selectCommands, mailboxCommands, listCommands, statusCommands,
   appendCommands, idleCommands, fetchCommands, searchCommands, storeCommands, copyMoveCommands,
+  compressCommands,
 ];
 for (const family of FAMILIES) {
   for (const s of family) for (const n of s.names) COMMANDS.set(n, s);
