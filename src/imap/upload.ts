@@ -14,6 +14,7 @@ export class Upload {
   private readonly normalizer: NewlineNormalizer | null;
   private readonly parser = new MessageParser();
   private structure: MessageInfo | null = null;
+  private taken = false;
   /** A write failed; the rest of the literal is read and dropped, and the command fails. */
   error: unknown = null;
 
@@ -50,13 +51,19 @@ export class Upload {
     return { path: this.path, size: this.size, structure: this.structure, searchHeaders: this.parser.searchHeaders };
   }
 
+  /** The store has the file now (it removes it whether the append succeeds or not). */
+  handedOver(): void {
+    this.taken = true;
+  }
+
   /** Close and remove the file unless the store has taken it over. */
   discard(): void {
     this.closeFd();
+    if (this.taken) return;
     try {
       unlinkSync(this.path);
     } catch {
-      // Taken over by the store already.
+      // Gone already.
     }
   }
 

@@ -31,7 +31,10 @@ const append = spec({
       const { path, size, structure, searchHeaders } = s.upload(m.literal).result();
       return { tmpPath: path, size, structure, searchHeaders, rendered: renderStructure(structure), flags: bits, keywords, internalDate };
     });
-    const r = await account.appendGrouped(mb.id, inputs);
+    const pending = account.appendGrouped(mb.id, inputs);
+    // The store owns the files from here, even if the connection closes meanwhile.
+    for (const m of cmd.messages) s.upload(m.literal).handedOver();
+    const r = await pending;
     const first = r[0].uid;
     const last = r[r.length - 1].uid;
     return { code: `APPENDUID ${r[0].uidValidity} ${first === last ? first : `${first}:${last}`}`, text: 'APPEND completed' };
