@@ -52,6 +52,8 @@ export interface DovecotOptions {
   maxConnections?: number;
   /** Start deadline, ms (default 10000). */
   startTimeoutMs?: number;
+  /** Offer COMPRESS=DEFLATE (RFC 4978): 2.3 loads its imap_zlib plugin, 2.4 has it built in. */
+  compress?: boolean;
 }
 
 export interface Dovecot {
@@ -137,6 +139,8 @@ export interface ConfigInput {
   /** True when not running as root: no login chroot. */
   unprivileged: boolean;
   cores: number;
+  /** Load imap_zlib (2.3) for COMPRESS=DEFLATE, at its default level (6). */
+  compress?: boolean;
 }
 
 /**
@@ -194,7 +198,9 @@ export function dovecotConfig(c: ConfigInput): string {
     );
   }
   add(
-    'protocol imap {', `  mail_max_userip_connections = ${n + 100}`, '}',
+    'protocol imap {', `  mail_max_userip_connections = ${n + 100}`,
+    c.compress && !v24 ? '  mail_plugins = $mail_plugins imap_zlib' : '',
+    '}',
     'service imap-login {',
     '  inet_listener imap {', `    port = ${c.port}`, '  }',
     '  inet_listener imaps {', '    port = 0', '  }',
@@ -365,7 +371,7 @@ export async function startDovecot(opts: DovecotOptions): Promise<Dovecot> {
     const port = await freePort();
     writeFileSync(configPath, dovecotConfig({
       version, dir, port, storage: opts.storage ?? 'maildir', maxConnections: opts.maxConnections ?? 1000,
-      internalUser, internalGroup, loginUser, mail, unprivileged: !root, cores: navigator.hardwareConcurrency || 2,
+      internalUser, internalGroup, loginUser, mail, unprivileged: !root, cores: navigator.hardwareConcurrency || 2, compress: opts.compress,
     }));
     const logStart = readLog().length;
     // TZ=UTC: maildir keeps INTERNALDATE as a file time, shown in the server's zone.

@@ -18,14 +18,16 @@ import { join } from 'node:path';
 import { compare, direction, type RunOptions, type Scenario, type ScenarioResult } from './lib/scenario.ts';
 import { meminfo, sysctl } from './lib/proc.ts';
 import { dovecotInfo, posternInfo, REPO, type ServerName } from './lib/targets.ts';
+import { codecsScenario } from './codecs.ts';
 import { appendScenario } from './scenarios/append.ts';
+import { compressScenario } from './scenarios/compress.ts';
 import { fetchScenario, searchScenario } from './scenarios/mailbox.ts';
 import { idleScenario } from './scenarios/idle.ts';
 import { literalsScenario } from './scenarios/literals.ts';
 import { loginScenario } from './scenarios/login.ts';
 import { mixedScenario } from './scenarios/mixed.ts';
 
-export const SCENARIOS: Scenario[] = [appendScenario, fetchScenario, searchScenario, mixedScenario, idleScenario, literalsScenario, loginScenario];
+export const SCENARIOS: Scenario[] = [appendScenario, fetchScenario, searchScenario, mixedScenario, idleScenario, literalsScenario, loginScenario, compressScenario, codecsScenario];
 
 export const SCHEMA = 'postern-bench/1';
 

@@ -4,6 +4,7 @@
 // measured apart from the bench's own.
 
 import { appendJob, fillJob } from './jobs/append.ts';
+import { zidleJob } from './jobs/compress.ts';
 import { idleJob } from './jobs/idle.ts';
 import { literalsJob, probeJob } from './jobs/literals.ts';
 import { loginJob } from './jobs/login.ts';
@@ -21,6 +22,7 @@ const JOBS: Record<string, (job: any, io: WorkerIO) => Promise<Record<string, un
   literals: literalsJob,
   probe: probeJob,
   login: loginJob,
+  zidle: zidleJob,
 };
 
 const io = new WorkerIO();
@@ -30,8 +32,8 @@ try {
   if (!run) throw new Error(`unknown job kind ${String(job.kind)}`);
   const result = await run(job, io);
   io.send({ type: 'result', ...result });
-  process.exit(0);
+  await io.exit(0);
 } catch (e) {
   io.send({ type: 'error', message: e instanceof Error ? `${e.message}\n${e.stack ?? ''}` : String(e) });
-  process.exit(1);
+  await io.exit(1);
 }

@@ -47,3 +47,26 @@ export function appendCommand(mailbox: string, msgs: Array<{ bytes: Uint8Array; 
 export function errorText(e: unknown): string {
   return e instanceof Error ? e.message.split('\n')[0] : String(e);
 }
+
+/** Open `count` connections, `concurrency` at a time. Failures are counted, the first
+ * one's message kept; `seconds` is how long it all took. */
+export async function openMany<T>(count: number, concurrency: number, open: (i: number) => Promise<T>): Promise<{ opened: T[]; failures: number; firstError: string | null; seconds: number }> {
+  const t0 = performance.now();
+  const opened: T[] = [];
+  let next = 0;
+  let failures = 0;
+  let firstError: string | null = null;
+  const lane = async () => {
+    while (next < count) {
+      const i = next++;
+      try {
+        opened.push(await open(i));
+      } catch (e) {
+        failures++;
+        firstError ??= errorText(e);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, count) }, lane));
+  return { opened, failures, firstError, seconds: (performance.now() - t0) / 1000 };
+}

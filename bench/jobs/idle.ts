@@ -14,6 +14,7 @@ import net from 'node:net';
 import { wallMs } from '../lib/stats.ts';
 import type { WorkerIO } from '../lib/workerio.ts';
 import { quote } from '../../src/imap/client.ts';
+import { openMany } from './common.ts';
 
 export interface IdleJob {
   kind: 'idle'; port: number; user: { user: string; password: string };
@@ -79,26 +80,12 @@ class Idler {
 }
 
 export async function idleJob(job: IdleJob, io: WorkerIO): Promise<Record<string, unknown>> {
-  const idlers: Idler[] = [];
-  const t0 = wallMs();
-  let next = 0;
-  let failures = 0;
-  let firstError: string | null = null;
-  const lane = async () => {
-    while (next < job.count) {
-      const i = next++;
-      const d = new Idler();
-      try {
-        await d.open(job.port, job.localAddresses[i % job.localAddresses.length], job.user.user, job.user.password, job.timeoutMs);
-        idlers.push(d);
-      } catch (e) {
-        failures++;
-        firstError ??= e instanceof Error ? e.message : String(e);
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(job.concurrency, job.count) }, lane));
-  io.ready({ connected: idlers.length, failures, firstError, setup_seconds: (wallMs() - t0) / 1000 });
+  const { opened: idlers, failures, firstError, seconds } = await openMany(job.count, job.concurrency, async (i) => {
+    const d = new Idler();
+    await d.open(job.port, job.localAddresses[i % job.localAddresses.length], job.user.user, job.user.password, job.timeoutMs);
+    return d;
+  });
+  io.ready({ connected: idlers.length, failures, firstError, setup_seconds: seconds });
 
   let collect: (() => void) | null = null;
   for (;;) {

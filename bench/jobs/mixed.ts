@@ -6,9 +6,10 @@
 //   LITERAL+), expunge 5% (UID STORE +FLAGS.SILENT \Deleted, then UID EXPUNGE: one op),
 //   idle 10% (IDLE, 100 ms in IDLE, DONE; timed without the 100 ms).
 // The PRNG is seeded per connection, so both servers get the same sequence of choices.
+// With `compress`, every connection turns COMPRESS DEFLATE on after login.
 
 import { readFileSync } from 'node:fs';
-import { codeName, pick, type ImapClient } from '../../src/imap/client.ts';
+import { codeName, expectStatus, pick, type ImapClient } from '../../src/imap/client.ts';
 import { type CorpusIndex, readMessages } from '../lib/corpus.ts';
 import { wallMs } from '../lib/stats.ts';
 import type { WorkerIO } from '../lib/workerio.ts';
@@ -20,7 +21,7 @@ export const MIX: Array<[string, number]> = [
 ];
 export const IDLE_HOLD_MS = 100;
 
-export interface MixedJob { kind: 'mixed'; port: number; users: UserCred[]; seed: number; datPath: string; indexPath: string; poolSize: number }
+export interface MixedJob { kind: 'mixed'; port: number; users: UserCred[]; seed: number; datPath: string; indexPath: string; poolSize: number; compress?: boolean }
 
 function rng(seed: number): () => number {
   let s = seed >>> 0 || 1;
@@ -37,6 +38,7 @@ export async function mixedJob(job: MixedJob, io: WorkerIO): Promise<Record<stri
   const pool = readMessages({ index, datPath: job.datPath }, 0, Math.min(job.poolSize, index.count));
   const conns = await Promise.all(job.users.map(async (u) => {
     const c = await connectLogin(job.port, u);
+    if (job.compress) await c.compress().then((r) => expectStatus(r, 'OK'));
     await c.ok('SELECT INBOX');
     const all = pick(await c.ok('UID SEARCH ALL'), 'SEARCH').flatMap((s) => s.nums);
     return { c, uids: all };

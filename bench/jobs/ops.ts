@@ -8,7 +8,11 @@ import { RawImap, type RawResult } from '../lib/rawclient.ts';
 import type { UserCred } from './common.ts';
 
 export interface Op { name: string; command: string }
-export interface OpsJob { kind: 'ops'; port: number; user: UserCred; ops: Op[]; /** Commands after login, before "ready" (not timed). */ prelude?: string[] }
+export interface OpsJob {
+  kind: 'ops'; port: number; user: UserCred; ops: Op[];
+  /** Commands after login, before "ready" (not timed). */ prelude?: string[];
+  /** COMPRESS DEFLATE right after login. */ compress?: boolean;
+}
 
 export interface OpResult {
   name: string;
@@ -19,6 +23,8 @@ export interface OpResult {
   count: number;
   /** Bytes of the answer: lines (as text, with CRLF) and literals. */
   bytes: number;
+  /** Bytes of the answer on the wire (compressed with `compress`). */
+  wire: number;
   /** Literal bytes in FETCH responses (message data). */
   literal: number;
   cpu: number;
@@ -43,12 +49,7 @@ export function resultCount(r: RawResult): number {
 }
 
 export async function opsJob(job: OpsJob, io: WorkerIO): Promise<Record<string, unknown>> {
-  const c = await RawImap.connect(job.port);
-  await c.login(job.user.user, job.user.password);
-  for (const cmd of job.prelude ?? []) {
-    const r = await c.command(cmd);
-    if (r.status !== 'OK') throw new Error(`${cmd}: ${r.text}`);
-  }
+  const c = await RawImap.open(job.port, job.user, { compress: job.compress, prelude: job.prelude });
   io.ready();
   await io.next('go');
   const out: OpResult[] = [];
@@ -56,7 +57,7 @@ export async function opsJob(job: OpsJob, io: WorkerIO): Promise<Record<string, 
     const cpu0 = process.cpuUsage();
     const r = await c.command(op.command, { keep: /^\* (SEARCH|ESEARCH|\d+ EXISTS)\b/i });
     const cu = process.cpuUsage(cpu0);
-    out.push({ name: op.name, ms: r.ms, status: r.status, text: r.text.slice(0, 200), count: resultCount(r), bytes: r.bytes, literal: r.literal, cpu: (cu.user + cu.system) / 1e6 });
+    out.push({ name: op.name, ms: r.ms, status: r.status, text: r.text.slice(0, 200), count: resultCount(r), bytes: r.bytes, wire: r.wire, literal: r.literal, cpu: (cu.user + cu.system) / 1e6 });
   }
   await c.command('LOGOUT').catch(() => null);
   c.close();

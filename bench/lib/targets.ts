@@ -239,13 +239,15 @@ export interface DovecotTargetOptions {
   /** A kept base dir (a cached maildir); default a temporary one removed on stop. */
   dir?: string;
   maxConnections?: number;
+  /** Offer COMPRESS=DEFLATE (bench/dovecot.ts). */
+  compress?: boolean;
 }
 
 export async function startDovecotTarget(opts: DovecotTargetOptions): Promise<Target> {
   // A dir of our own, so that restart() keeps the mail; removed by stop() unless given.
   const own = opts.dir === undefined;
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'postern-bench-dovecot-'));
-  const start = () => startDovecot({ users: opts.users, storage: 'maildir', dir, maxConnections: opts.maxConnections ?? 1000, startTimeoutMs: 30_000 });
+  const start = () => startDovecot({ users: opts.users, storage: 'maildir', dir, maxConnections: opts.maxConnections ?? 1000, startTimeoutMs: 30_000, compress: opts.compress });
   let d: Dovecot;
   try {
     d = await start();

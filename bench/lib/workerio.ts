@@ -60,6 +60,12 @@ export class WorkerIO {
     process.stdout.write(JSON.stringify({ ...msg, cpu: selfCpu() }) + '\n');
   }
 
+  /** Exit once stdout has taken everything sent: a pipe is written asynchronously, and
+   * exiting at once cut long result lines (the login job's latencies) short. */
+  exit(code: number): Promise<never> {
+    return new Promise(() => process.stdout.write('', () => process.exit(code)));
+  }
+
   ready(extra: Record<string, unknown> = {}): void {
     this.send({ type: 'ready', ...extra });
   }

@@ -21,12 +21,12 @@ import { join } from 'node:path';
 const FULL_N = 100_000;
 const QUICK_N = 2_000;
 
-interface Fixture { corpus: Corpus; postern: string; dovecot: string; setup: Record<string, unknown>; caps: Cap[]; n: number }
+export interface Fixture { corpus: Corpus; postern: string; dovecot: string; setup: Record<string, unknown>; caps: Cap[]; n: number }
 
 let fixture: Promise<Fixture> | null = null;
 
-/** The corpus, postern's filled data dir and Dovecot's maildir: made once per run. */
-function mailbox(opts: RunOptions): Promise<Fixture> {
+/** The corpus, postern's filled data dir and Dovecot's maildir: made once per run (compress.ts too). */
+export function mailbox(opts: RunOptions): Promise<Fixture> {
   fixture ??= (async () => {
     const caps: Cap[] = [];
     let n = Number(opts.flags['mailbox-n'] ?? (opts.quick ? QUICK_N : FULL_N));
@@ -47,7 +47,7 @@ function mailbox(opts: RunOptions): Promise<Fixture> {
   return fixture;
 }
 
-async function startOn(name: 'postern' | 'dovecot', fx: Fixture): Promise<{ target: Target; cleanup: () => void }> {
+export async function startOn(name: 'postern' | 'dovecot', fx: Fixture, o: { compress?: boolean } = {}): Promise<{ target: Target; cleanup: () => void }> {
   const user = benchUsers(1)[0];
   if (name === 'postern') {
     const tmp = mkdtempSync(join(tmpdir(), 'postern-bench-copy-'));
@@ -55,16 +55,16 @@ async function startOn(name: 'postern' | 'dovecot', fx: Fixture): Promise<{ targ
     const target = await startPostern({ users: [user], dataDir: join(tmp, 'data') });
     return { target, cleanup: () => rmSync(tmp, { recursive: true, force: true }) };
   }
-  const target = await startDovecotTarget({ users: [user], dir: fx.dovecot, maxConnections: 50 });
+  const target = await startDovecotTarget({ users: [user], dir: fx.dovecot, maxConnections: 50, compress: o.compress });
   return { target, cleanup: () => {} };
 }
 
-interface Measured { op: OpResult; serverCpu: number; serverPeakRss: number; genCpu: number }
+export interface Measured { op: OpResult; serverCpu: number; serverPeakRss: number; genCpu: number }
 
 /** One op in a fresh session: prelude untimed, then the op, server sampled around it. */
-async function measure(target: Target, op: Op, prelude: string[]): Promise<Measured> {
+export async function measure(target: Target, op: Op, prelude: string[], o: { compress?: boolean } = {}): Promise<Measured> {
   const user = benchUsers(1)[0];
-  const ph = await phase(target, [{ kind: 'ops', port: target.port, user, ops: [op], prelude }], {});
+  const ph = await phase(target, [{ kind: 'ops', port: target.port, user, ops: [op], prelude, compress: o.compress }], {});
   const r = (ph.msgs[0].ops as OpResult[])[0];
   if (r.status !== 'OK') throw new Error(`${op.command}: ${r.status} ${r.text}`);
   return { op: r, serverCpu: ph.server.cpu, serverPeakRss: ph.server.peakRss, genCpu: ph.genCpu };

@@ -1,6 +1,7 @@
 // Scenario 4, mixed: 50 accounts, one client each, INBOX prefilled with 200 corpus
 // messages; every client runs the mix of bench/jobs/mixed.ts back to back for a fixed
 // time. Figures: operations per second per command and overall, latency percentiles.
+// --mixed-compress=yes: every client turns COMPRESS DEFLATE on (the compress scenario).
 
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -21,11 +22,12 @@ export const mixedScenario: Scenario = {
     const nUsers = Number(opts.flags['mixed-users'] ?? (opts.quick ? 5 : 50));
     const perUser = Number(opts.flags['mixed-messages'] ?? (opts.quick ? 50 : 200));
     const durationMs = Number(opts.flags['mixed-seconds'] ?? (opts.quick ? 1 : 10)) * 1000;
+    const compress = opts.flags['mixed-compress'] === 'yes';
     const workersMax = Math.max(2, navigator.hardwareConcurrency || 2);
     const users = benchUsers(nUsers);
     const corpus = loadCorpus(opts.cacheDir, CORPUS_N);
     const slices = users.map((user) => ({ user, from: 0, to: perUser }));
-    const params = { accounts: nUsers, clients_per_account: 1, messages_per_inbox: perUser, duration_s: durationMs / 1000, mix_percent: Object.fromEntries(MIX), idle_hold_ms: IDLE_HOLD_MS, generator_processes: Math.min(nUsers, workersMax), repetitions: opts.reps, think_time: 'none (closed loop)' };
+    const params = { accounts: nUsers, clients_per_account: 1, messages_per_inbox: perUser, duration_s: durationMs / 1000, mix_percent: Object.fromEntries(MIX), idle_hold_ms: IDLE_HOLD_MS, compress, generator_processes: Math.min(nUsers, workersMax), repetitions: opts.reps, think_time: 'none (closed loop)' };
     const servers = await perServer(opts, async (name) => {
       const t0 = performance.now();
       const tmp = mkdtempSync(join(tmpdir(), 'postern-bench-mixed-'));
@@ -40,7 +42,7 @@ export const mixedScenario: Scenario = {
           setup = { fill_cached: filled.cached, fill_seconds: round(filled.seconds) };
         } else {
           writeMaildirs(join(tmp, 'dovecot'), corpus, slices);
-          target = await startDovecotTarget({ users, dir: join(tmp, 'dovecot'), maxConnections: nUsers + 50 });
+          target = await startDovecotTarget({ users, dir: join(tmp, 'dovecot'), maxConnections: nUsers + 50, compress });
           setup = { maildir: 'written directly' };
         }
       } catch (e) {
@@ -52,7 +54,7 @@ export const mixedScenario: Scenario = {
       try {
         for (let rep = 0; rep < opts.reps; rep++) {
           const groups = split(users, Math.min(nUsers, workersMax));
-          const jobs = groups.map((g, gi) => ({ kind: 'mixed', port: target.port, users: g, seed: 1000 * rep + 100 * gi + 1, datPath: corpus.datPath, indexPath: indexPath(corpus), poolSize: 300 }));
+          const jobs = groups.map((g, gi) => ({ kind: 'mixed', port: target.port, users: g, seed: 1000 * rep + 100 * gi + 1, datPath: corpus.datPath, indexPath: indexPath(corpus), poolSize: 300, compress }));
           const ph = await phase(target, jobs, { durationMs });
           const all: number[] = [];
           const f: Figures = {};

@@ -13,9 +13,12 @@
 // - The trace (`C:`/`S:` lines) never shows LOGIN/AUTHENTICATE secrets, nor literal bodies
 //   (shown as their length). The last lines are kept even with tracing off, for errors.
 // - The response parser is written here, independently of the server's encoder, so the tests
-//   do not share a bug with the code they test. Same for the modified UTF-7 helpers.
+//   do not share a bug with the code they test. Same for the modified UTF-7 helpers, and
+//   for COMPRESS: node:zlib streams as mail clients use them, where the server uses fflate
+//   and per-burst deflate (src/imap/compress.ts). The trace shows the protocol in plaintext.
 
 import type { Socket, SocketHandler, TLSOptions } from 'bun';
+import { constants as zc, createDeflateRaw, createInflateRaw } from 'node:zlib';
 
 export type Status = 'OK' | 'NO' | 'BAD';
 
@@ -252,7 +255,11 @@ export class ResponseReader {
     return this.end - this.start;
   }
 
-  feed(chunk: Uint8Array): Unit[] {
+  /**
+   * The responses completed by `chunk`. With `stopAfter`, stops after the first response it
+   * accepts and keeps the bytes behind it (see takeBuffered).
+   */
+  feed(chunk: Uint8Array, stopAfter?: (u: Unit) => boolean): Unit[] {
     this.append(chunk);
     const out: Unit[] = [];
     for (;;) {
@@ -278,9 +285,18 @@ export class ResponseReader {
       }
       out.push(this.parts);
       this.parts = [];
+      if (stopAfter?.(out[out.length - 1])) break;
     }
     if (this.start === this.end) this.start = this.end = 0;
     return out;
+  }
+
+  /** Hand over the bytes received after the last complete response, and forget them. */
+  takeBuffered(): Uint8Array {
+    if (this.parts.length || this.literalLeft >= 0) throw new Error('ResponseReader.takeBuffered inside a response');
+    const rest = this.buf.slice(this.start, this.end);
+    this.start = this.end = 0;
+    return rest;
   }
 
   private append(chunk: Uint8Array): void {
@@ -507,6 +523,58 @@ function parseUntagged(t: Tokens, raw: string): Untagged {
   }
 }
 
+// ---- COMPRESS=DEFLATE (RFC 4978) ----
+
+/** A predicate for ResponseReader.feed: the tagged answer to `tag`. */
+export function answerTo(tag: string): (u: Array<string | Uint8Array>) => boolean {
+  const prefix = tag + ' ';
+  return (u) => typeof u[0] === 'string' && u[0].startsWith(prefix);
+}
+
+/**
+ * The client side of COMPRESS DEFLATE, as mail clients build it: one raw deflate stream for
+ * what we send, sync-flushed after every write, and one raw inflate stream for what we
+ * receive, which hands out whatever it can decode as it arrives. node:zlib streams are
+ * asynchronous: their output comes out in order, in later callbacks.
+ */
+export class DeflateStreams {
+  private readonly deflater = createDeflateRaw();
+  private readonly inflater = createInflateRaw();
+
+  /** `wire`: compressed bytes to send, in order; `plain`: inflated bytes received. */
+  constructor(h: { wire(data: Uint8Array): void; plain(data: Uint8Array): void; error(e: Error): void }) {
+    this.deflater.on('data', (d: Buffer) => h.wire(d));
+    this.inflater.on('data', (d: Buffer) => h.plain(d));
+    this.deflater.on('error', (e) => h.error(new Error(`deflate: ${e.message}`)));
+    this.inflater.on('error', (e) => h.error(new Error(`inflate: ${e.message}`)));
+  }
+
+  /** Compressed bytes received from the peer. */
+  input(data: Uint8Array): void {
+    this.inflater.write(data);
+  }
+
+  /** Compress and sync-flush; resolves once all of it has gone to `wire`. */
+  output(data: Uint8Array): Promise<void> {
+    return new Promise((resolve) => {
+      this.deflater.write(data);
+      // The flush callback may run before the last 'data' event: one turn later it has run.
+      this.deflater.flush(zc.Z_SYNC_FLUSH, () => setImmediate(resolve));
+    });
+  }
+
+  /** Call `f` once everything given to input() so far has gone to `plain`. */
+  drained(f: () => void): void {
+    if (this.inflater.destroyed) f();
+    else this.inflater.flush(() => setImmediate(f));
+  }
+
+  close(): void {
+    this.deflater.close();
+    this.inflater.close();
+  }
+}
+
 // ---- the client ----
 
 export class ImapTimeoutError extends Error {}
@@ -560,6 +628,12 @@ export class ImapClient {
   private readonly name: string;
   readonly timeoutMs: number;
   private handshake: { ok: () => void; fail: (e: Error) => void } | null = null;
+  /** On once COMPRESS DEFLATE was answered OK. */
+  private zlib: DeflateStreams | null = null;
+  /** The tag of a COMPRESS in flight: its answer ends the plaintext (onData). */
+  private compressTag: string | null = null;
+  /** The last compressed chunk handed to the socket; a compressed write waits for it. */
+  private lastWire: Promise<void> = Promise.resolve();
 
   private constructor(private readonly opts: ConnectOptions) {
     const tr = opts.trace ?? (process.env.POSTERN_TRACE ? true : false);
@@ -602,13 +676,17 @@ export class ImapClient {
       binaryType: 'uint8array',
       data: (_s, data) => {
         if (layer !== this.layer) return; // STARTTLS: the raw socket sees the encrypted bytes too
-        this.onData(data as unknown as Uint8Array);
+        if (this.zlib) this.zlib.input(data as unknown as Uint8Array);
+        else this.onData(data as unknown as Uint8Array);
       },
       drain: () => {
         if (layer === this.layer) this.flush();
       },
       close: (_s, err) => {
-        if (layer >= this.layer) this.onClose(err ?? null); // not the raw socket under TLS
+        if (layer < this.layer) return; // the raw socket under TLS
+        // Compressed: what the server sent last (a BYE) may still be inflating.
+        if (this.zlib) this.zlib.drained(() => this.onClose(err ?? null));
+        else this.onClose(err ?? null);
       },
       error: (_s, err) => {
         this.trace('*', `socket error: ${err.message}`);
@@ -662,10 +740,12 @@ export class ImapClient {
 
   // ---- input ----
 
+  /** Plaintext from the server (inflated, once COMPRESS is on). */
   private onData(chunk: Uint8Array): void {
+    const ztag = this.compressTag;
     let units: Unit[];
     try {
-      units = this.reader.feed(chunk);
+      units = this.reader.feed(chunk, ztag === null ? undefined : answerTo(ztag));
     } catch (e) {
       this.trace('*', `reader error: ${(e as Error).message}`);
       this.close();
@@ -675,7 +755,35 @@ export class ImapClient {
       for (const p of u) this.trace('S', typeof p === 'string' ? p : `<${p.length} bytes>`);
       this.route(parseResponse(u));
     }
+    const last = this.lastResponse;
+    if (ztag !== null && last?.kind === 'tagged' && last.tag === ztag) {
+      this.compressTag = null;
+      if (last.status === 'OK') this.startCompression();
+      else if (this.reader.buffered) {
+        this.onData(new Uint8Array(0)); // refused: read on in plaintext
+        return;
+      }
+    }
     this.wake();
+  }
+
+  /** After COMPRESS's OK (RFC 4978 §3): what follows it, both ways, is raw deflate. */
+  private startCompression(): void {
+    const behind = this.reader.takeBuffered();
+    this.zlib = new DeflateStreams({
+      wire: (d) => {
+        const p = this.writeRaw(d);
+        p.catch(() => {}); // a writer waiting on lastWire gets the error
+        this.lastWire = p;
+      },
+      plain: (d) => this.onData(d),
+      error: (e) => {
+        this.trace('*', e.message);
+        this.close();
+      },
+    });
+    this.trace('*', 'COMPRESS DEFLATE on');
+    if (behind.length) this.zlib.input(behind);
   }
 
   private route(r: ServerResponse): void {
@@ -709,6 +817,7 @@ export class ImapClient {
     this.closed = true;
     this.closeError = err;
     this.trace('*', `closed${err ? ': ' + err.message : ''}`);
+    this.zlib?.close();
     const e = new ConnectionClosedError(`${this.name}: connection closed${this.bye ? ` (${this.bye.raw})` : ''}`);
     for (const o of this.out.splice(0)) o.fail(e);
     this.handshake?.fail(e);
@@ -771,6 +880,15 @@ export class ImapClient {
   }
 
   private write(data: Uint8Array, timeoutMs = this.timeoutMs): Promise<void> {
+    if (!this.zlib || this.closed || data.length === 0) return this.writeRaw(data, timeoutMs);
+    // Waited for like a response, so that a close or the timeout ends the wait.
+    let deflated = false;
+    void this.zlib.output(data).then(() => { deflated = true; this.wake(); });
+    return this.waitResponse(() => deflated || undefined, `deflating ${data.length} bytes`, timeoutMs).then(() => this.lastWire);
+  }
+
+  /** Bytes to the socket as they are. */
+  private writeRaw(data: Uint8Array, timeoutMs = this.timeoutMs): Promise<void> {
     if (this.closed) return Promise.reject(new ConnectionClosedError(`${this.name}: write on a closed connection`));
     if (data.length === 0) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
@@ -932,6 +1050,21 @@ export class ImapClient {
 
   login(user: string, password: string): Promise<CommandResult> {
     return this.ok(`LOGIN ${quote(user)} ${quote(password)}`);
+  }
+
+  /**
+   * COMPRESS DEFLATE (RFC 4978): once answered OK, everything after the answer is raw
+   * deflate both ways. Send it with no other command in flight. Returns the answer.
+   */
+  async compress(): Promise<CommandResult> {
+    if (this.pending.length) throw new Error(`${this.name}: COMPRESS with ${this.pending.length} command(s) in flight`);
+    const tag = this.newTag();
+    this.compressTag = tag;
+    try {
+      return await this.command('COMPRESS DEFLATE', { tag });
+    } finally {
+      this.compressTag = null;
+    }
   }
 
   /** STARTTLS, then the TLS handshake on the same connection. */
