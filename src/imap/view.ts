@@ -9,12 +9,24 @@ export class SelectedView {
   /** uids[seq - 1] = uid, ascending, for seq <= n; a typed array: 100,000 UIDs are 400 KB. */
   private uids: Uint32Array;
   private n: number;
+  /** `uids` is the store's array (Account.sharedUids): copied before the first change. */
+  private shared: boolean;
 
   /** The hold keeps files of messages expunged elsewhere until we have told our client.
-   * The view takes `uids` over. */
-  constructor(public mailbox: MailboxInfo, readonly readOnly: boolean, uids: Uint32Array, private readonly hold: MailboxHold) {
+   * The first `count` entries of `uids` are the view; with `shared`, the array is not ours. */
+  constructor(public mailbox: MailboxInfo, readonly readOnly: boolean, uids: Uint32Array, count: number, private readonly hold: MailboxHold, shared = false) {
     this.uids = uids;
-    this.n = uids.length;
+    this.n = count;
+    this.shared = shared;
+  }
+
+  /** Make `uids` ours, with room for `extra` more. */
+  private own(extra: number): void {
+    if (!this.shared && this.n + extra <= this.uids.length) return;
+    const next = new Uint32Array(Math.max(16, (this.n + extra) * 2));
+    next.set(this.uids.subarray(0, this.n));
+    this.uids = next;
+    this.shared = false;
   }
 
   get count(): number {
@@ -47,11 +59,7 @@ export class SelectedView {
   /** A new message; false when already known (our own APPEND seen twice). */
   add(uid: number): boolean {
     if (uid <= this.lastUid) return false;
-    if (this.n === this.uids.length) {
-      const bigger = new Uint32Array(Math.max(16, this.n * 2));
-      bigger.set(this.uids);
-      this.uids = bigger;
-    }
+    this.own(1);
     this.uids[this.n++] = uid;
     return true;
   }
@@ -68,6 +76,7 @@ export class SelectedView {
       if (s > 0) gone.add(uid);
     }
     if (gone.size === 0) return seqs;
+    this.own(0);
     let w = 0;
     for (let i = 0; i < this.n; i++) {
       const uid = this.uids[i];

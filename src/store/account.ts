@@ -992,6 +992,13 @@ export class Account {
     return t.uid.slice(0, t.n);
   }
 
+  /** The same without a copy: the first `count` entries of `uids`, which the store never
+   * changes in place (table.ts); the caller copies before writing to it. */
+  sharedUids(mailboxId: number): { uids: Uint32Array; count: number } {
+    const t = this.messageTable(mailboxId);
+    return { uids: t.uid, count: t.n };
+  }
+
   /** Messages by UID (all when `uids` is omitted), ascending; missing UIDs are skipped. */
   messages(mailboxId: number, uids?: ArrayLike<number>): StoredMessage[] {
     const t = this.messageTable(mailboxId);

@@ -37,4 +37,15 @@ describe('MessageTable', () => {
     t.remove([]);
     expect(t.n).toBe(3);
   });
+
+  test('the uid column a view shares never changes under it: removal writes a new one, pushes go past its end', () => {
+    const t = MessageTable.fromRows([1, 2, 3, 4].map((u) => row(u)));
+    const shared = t.uid;
+    const count = t.n;
+    t.push(...row(9));
+    t.remove([2]);
+    t.push(...row(10));
+    expect(Array.from(shared.subarray(0, count))).toEqual([1, 2, 3, 4]);
+    expect(Array.from(t.uid.subarray(0, t.n))).toEqual([1, 3, 4, 9, 10]);
+  });
 });

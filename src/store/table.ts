@@ -8,6 +8,9 @@
 // - Loaded from the database once, then changed by the same code that changes the rows,
 //   inside the write transaction; a rolled-back write drops the tables it may have touched.
 // - UIDs are strictly ascending; a new message always has a UID above all others.
+// - The `uid` column is append-only in place: a removal writes the remaining UIDs into a
+//   new array. So a session's view may share it (SelectedView) without copying 100,000
+//   UIDs at SELECT: what the table appends lies past the view's end.
 
 /** One row as the database query gives it: uid, flags, keywords, size, internal_date, save_date, modseq. */
 export type TableRow = [number, number, string, number, number, number, number];
@@ -104,11 +107,14 @@ export class MessageTable {
   remove(uids: readonly number[]): void {
     if (!uids.length) return;
     const gone = new Set(uids);
+    // A fresh uid column, never changed under a view sharing the old one.
+    const old = this.uid;
+    this.uid = new Uint32Array(old.length);
     let w = 0;
     for (let r = 0; r < this.n; r++) {
-      if (gone.has(this.uid[r])) continue;
+      if (gone.has(old[r])) continue;
+      this.uid[w] = old[r];
       if (w !== r) {
-        this.uid[w] = this.uid[r];
         this.flags[w] = this.flags[r];
         this.keywords[w] = this.keywords[r];
         this.size[w] = this.size[r];

@@ -24,7 +24,8 @@ const select = spec({
     const readOnly = cmd.name === 'EXAMINE';
     // Hold first, so nothing expunged between reading the UIDs and holding is lost.
     const hold = account.holdMailbox(mb.id);
-    const view = new SelectedView(mb, readOnly, account.uids(mb.id), hold);
+    const { uids, count } = account.sharedUids(mb.id);
+    const view = new SelectedView(mb, readOnly, uids, count, hold, true);
     s.select(view);
     const counts = account.counts(mb.id);
     const keywords = account.keywords(mb.id);

@@ -4,7 +4,7 @@
 import { describe, expect, test } from 'bun:test';
 import type { SearchKey, SequenceSet } from '../parser-types.ts';
 import {
-  MAYBE, NO, YES, candidateUids, compileSearch, compressSet, evaluate, foldCase, parseSentDate, SearchSyntaxError,
+  MAYBE, NO, YES, candidateUids, compileSearch, compressSet, evaluate, foldCase, metaPredicate, parseSentDate, SearchSyntaxError,
   COST_BODY, COST_HEADER, COST_META, type BodySource, type HeaderSource, type SearchEnv, type SearchRow,
 } from './evaluate.ts';
 
@@ -323,5 +323,43 @@ describe('helpers', () => {
     expect(parseSentDate('Mon, 31 Feb 2022 10:00:00 +0000')).toBeNull();
     expect(parseSentDate('Mon, 1 Foo 2022 10:00:00 +0000')).toBeNull();
     expect(parseSentDate('')).toBeNull();
+  });
+});
+
+describe('metaPredicate', () => {
+  test('answers as evaluate() for every metadata key and their combinations', () => {
+    // Rows that differ in every column a metadata key reads.
+    const rows: SearchRow[] = [];
+    for (let i = 0; i < 40; i++) {
+      rows.push(row({
+        seq: i + 1, uid: 10 + i * 3, flags: (i * 7) % 32, keywords: i % 3 === 0 ? [] : i % 3 === 1 ? ['$Junk'] : ['foo', '$Forwarded'],
+        size: 500 + i * 97, internalDate: NOW - (i - 20) * DAY * 3 + i * 1000, modseq: BigInt(1 + i * 2),
+      }));
+    }
+    const cols = {
+      uid: rows.map((r) => r.uid), flags: rows.map((r) => r.flags), keywords: rows.map((r) => r.keywords.join(' ')),
+      size: rows.map((r) => r.size), internalDate: rows.map((r) => r.internalDate), modseq: rows.map((r) => Number(r.modseq)),
+    };
+    const set = (ranges: Array<[number, number | '*']>): SequenceSet => ({ saved: false, ranges });
+    const keys: SearchKey[] = [
+      { op: 'ALL' }, { op: 'NEW' }, { op: 'SEEN' }, { op: 'UNFLAGGED' }, { op: 'DRAFT' },
+      { op: 'KEYWORD', flag: '$junk' }, { op: 'UNKEYWORD', flag: 'FOO' }, { op: 'KEYWORD', flag: '\\Answered' },
+      { op: 'SEQ', set: set([[3, 9], [30, '*']]) }, { op: 'UID', set: set([[40, 70]]) }, { op: 'UID', set: { saved: true } },
+      { op: 'LARGER', size: 2000 }, { op: 'SMALLER', size: 1500 },
+      { op: 'BEFORE', date: { year: 2024, month: 6, day: 1 } }, { op: 'ON', date: { year: 2024, month: 6, day: 15 } }, { op: 'SINCE', date: { year: 2024, month: 7, day: 1 } },
+      { op: 'OLDER', seconds: 86_400 * 10 }, { op: 'YOUNGER', seconds: 86_400 * 30 }, { op: 'MODSEQ', modseq: 40n },
+      { op: 'NOT', key: { op: 'SEEN' } },
+      { op: 'OR', a: { op: 'FLAGGED' }, b: { op: 'LARGER', size: 3000 } },
+      { op: 'AND', keys: [{ op: 'UNSEEN' }, { op: 'NOT', key: { op: 'KEYWORD', flag: '$Junk' } }, { op: 'SINCE', date: { year: 2024, month: 1, day: 1 } }] },
+    ];
+    for (const key of keys) {
+      const q = compileSearch(key, env);
+      const f = metaPredicate(q.root, cols)!;
+      expect(f).not.toBeNull();
+      const got = rows.map((r, i) => f(i, r.seq));
+      const want = rows.map((r) => evaluate(q.root, r, null, null) === YES);
+      expect({ key: key.op, got }).toEqual({ key: key.op, got: want });
+    }
+    expect(metaPredicate(compileSearch({ op: 'AND', keys: [{ op: 'SEEN' }, { op: 'FROM', value: b('x') }] }, env).root, cols)).toBeNull();
   });
 });

@@ -22,7 +22,7 @@ import { searchHeadersSuffice } from '../../message/searchheaders.ts';
 import type { MessageInfo } from '../../message/types.ts';
 import type { MessageTable } from '../../store/table.ts';
 import { EnvelopeFields, FoldMemo, MessageText, RecordedFields, envelopeSuffices, headerFields, readHeaderBlock, readMessage } from './content.ts';
-import { COST_BODY, MAYBE, YES, candidateUids, evaluate, type CompiledSearch, type HeaderSource, type SearchEnv, type SearchRow } from './evaluate.ts';
+import { COST_BODY, COST_META, MAYBE, YES, candidateUids, evaluate, metaPredicate, type CompiledSearch, type HeaderSource, type SearchEnv, type SearchRow } from './evaluate.ts';
 
 /** What the search needs of the store (Account implements it). */
 export interface SearchStore {
@@ -95,6 +95,13 @@ function* searchSteps(store: SearchStore, mailboxId: number, view: SearchView, q
     if (v === YES) matched.push({ ...row });
     else if (v === MAYBE) undecided.push({ ...row });
   };
+  // Metadata keys only: one closure over the columns, nothing allocated per message.
+  const meta = q.cost === COST_META ? metaPredicate(q.root, t) : null;
+  const walk = meta
+    ? (i: number, seq: number) => {
+        if (meta(i, seq)) matched.push({ seq, uid: t.uid[i], flags: 0, keywords: NO_KEYWORDS, size: 0, internalDate: 0, modseq: q.modseq ? BigInt(t.modseq[i]) : 0n });
+      }
+    : visit;
   if (narrowed === null) {
     // The view and the table are both ascending by UID: walk them together. A view UID
     // missing from the table was expunged elsewhere (matches nothing); a table UID past
@@ -103,13 +110,13 @@ function* searchSteps(store: SearchStore, mailboxId: number, view: SearchView, q
     for (let seq = 1; seq <= view.count; seq++) {
       const uid = view.uidAt(seq);
       while (i < t.n && t.uid[i] < uid) i++;
-      if (i < t.n && t.uid[i] === uid) visit(i, seq);
+      if (i < t.n && t.uid[i] === uid) walk(i, seq);
     }
   } else {
     for (const uid of narrowed) {
       const seq = view.seq(uid);
       const i = seq === 0 ? -1 : t.indexOf(uid);
-      if (i >= 0) visit(i, seq);
+      if (i >= 0) walk(i, seq);
     }
   }
 
