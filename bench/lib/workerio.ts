@@ -57,13 +57,18 @@ export class WorkerIO {
   }
 
   send(msg: Record<string, unknown>): void {
-    process.stdout.write(JSON.stringify({ ...msg, cpu: selfCpu() }) + '\n');
+    const line = JSON.stringify({ ...msg, cpu: selfCpu() }) + '\n';
+    this.written = this.written.then(() => Bun.write(Bun.stdout, line));
   }
+
+  /** Messages are written in order; each write resolves once the pipe has taken it all. */
+  private written: Promise<unknown> = Promise.resolve();
 
   /** Exit once stdout has taken everything sent: a pipe is written asynchronously, and
    * exiting at once cut long result lines (the login job's latencies) short. */
-  exit(code: number): Promise<never> {
-    return new Promise(() => process.stdout.write('', () => process.exit(code)));
+  async exit(code: number): Promise<never> {
+    await this.written;
+    process.exit(code);
   }
 
   ready(extra: Record<string, unknown> = {}): void {
