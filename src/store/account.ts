@@ -36,7 +36,7 @@
 
 import type { MessageInfo } from '../message/types.ts';
 import { Database } from 'bun:sqlite';
-import { closeSync, fdatasyncSync, open, openSync } from 'node:fs';
+import { closeSync, fdatasyncSync, open, openSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Logger } from '../log.ts';
 import { Buckets, DB_FILE, fdatasyncAsync, linkFile, messageFilePath, moveFile, newTmpFile, prepareAccountDirs, removeFile, syncDir, syncDirAsync, syncFile, syncFileAsync, tmpDir } from './files.ts';
@@ -371,7 +371,11 @@ export class Account {
   /** Files whose rows are gone, waiting for the removing commit to be durable. */
   private unlinkAfterSync: Array<{ id: number; commit: number }> = [];
 
+  /** The database file's inode when opened: stillOnDisk() compares. */
+  private readonly dbIno: number;
+
   private constructor(readonly dir: string, readonly name: string, private readonly db: Database, private readonly log: Logger) {
+    this.dbIno = statSync(join(dir, DB_FILE)).ino;
     this.s = prepareStatements(db);
     this.buckets = new Buckets(dir);
     this.fileRefs = new FileRefs((id) => this.unlinkWhenDurable(id));
@@ -397,8 +401,10 @@ export class Account {
       const a = new Account(accountDir, opts.name, db, log);
       a.initialize(opts);
       a.removeLeftoverFiles();
-      // The WAL file's directory entry, once, so a later WAL fsync is enough.
+      // The WAL file's directory entry, once, so a later WAL fsync is enough; and its
+      // descriptor, kept for those fsyncs.
       syncDir(accountDir);
+      a.walFd();
       return a;
     } catch (e) {
       db.close();
@@ -430,7 +436,11 @@ export class Account {
   /** Unlinks files still held, and closes the database. Listeners are dropped. */
   close(): void {
     if (this.closed) return;
-    this.durableNow();
+    try {
+      this.durableNow();
+    } catch (e) {
+      this.log.error('fsync of the database log failed at close', { err: String(e) });
+    }
     for (const f of this.tmpPool.splice(0)) {
       closeSync(f.fd);
       removeFile(f.path);
@@ -441,6 +451,16 @@ export class Account {
     this.db.close();
     if (this.walFdOpen >= 0) closeSync(this.walFdOpen);
     this.walFdOpen = -1;
+  }
+
+  /** Whether the database this Account has open is still the one at its path (an
+   * operator may have removed the account, and maybe added it again, meanwhile). */
+  stillOnDisk(): boolean {
+    try {
+      return statSync(join(this.dir, DB_FILE)).ino === this.dbIno;
+    } catch {
+      return false;
+    }
   }
 
   private walFd(): number {

@@ -59,3 +59,20 @@ test('with lingerMs, an account stays open that long after its last release', as
     lingering.close();
   }
 });
+
+test('a lingering account removed from disk meanwhile is opened afresh, not served stale', () => {
+  const lingering = new AccountRegistry({ serverDb: { accountDir: (name) => join(dir, name) }, config: { mailboxes }, lingerMs: 60_000 });
+  try {
+    const a = lingering.acquire('mjl@example.org');
+    a.createMailbox('before');
+    lingering.release(a);
+    rmSync(join(dir, 'mjl@example.org'), { recursive: true, force: true });
+    const b = lingering.acquire('mjl@example.org');
+    expect(b).not.toBe(a);
+    expect(b.findMailbox('before')).toBeNull();
+    expect(b.findMailbox('Sent')).not.toBeNull();
+    lingering.release(b);
+  } finally {
+    lingering.close();
+  }
+});

@@ -34,6 +34,12 @@ export class AccountRegistry {
   /** The open account `name` (a canonical login address), opened on first use. */
   acquire(name: string): Account {
     let e = this.byName.get(name);
+    // A lingering account whose files were removed (or replaced) meanwhile is stale.
+    if (e && e.refs === 0 && !e.account.stillOnDisk()) {
+      if (e.linger) clearTimeout(e.linger);
+      this.closeEntry(e);
+      e = undefined;
+    }
     if (!e) {
       const account = Account.open(this.opts.serverDb.accountDir(name), { name, defaultMailboxes: this.opts.config.mailboxes, log: this.opts.log });
       e = { account, refs: 0, linger: null };
