@@ -292,8 +292,7 @@ export class Session {
           this.parser.rejectLiteral(reason.code, reason.message, reason.status === 'BAD' ? 'BAD' : 'NO');
           return;
         }
-        const tmp = this.account.takeTmpFile();
-        upload = new Upload(tmp.path, tmp.fd, ev.binary);
+        upload = new Upload(this.account.takeTmpFile(), ev.binary);
       } catch (err) {
         this.logBug('append literal', err);
         this.parser.rejectLiteral('SERVERBUG', `internal error (cid ${this.cid})`);

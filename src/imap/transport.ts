@@ -73,10 +73,6 @@ export class Transport<T = unknown> {
     for (const layer of this.layers) layer.releaseIdle?.();
   }
 
-  get layered(): boolean {
-    return this.layers.length > 0;
-  }
-
   /** Send bytes; `flush` ends a burst (matters to layers such as deflate). */
   send(data: Uint8Array, flush = true): void {
     if (this.closed) return;
@@ -160,4 +156,3 @@ export class Transport<T = unknown> {
 }
 
 const EMPTY = new Uint8Array(0);
-

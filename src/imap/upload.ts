@@ -18,9 +18,12 @@ export class Upload {
   /** A write failed; the rest of the literal is read and dropped, and the command fails. */
   error: unknown = null;
 
-  /** `fd`: `path` opened for writing (Account.takeTmpFile). */
-  constructor(readonly path: string, fd: number, binary: boolean) {
-    this.fd = fd;
+  readonly path: string;
+
+  /** `file`: a new file open for writing (Account.takeTmpFile). */
+  constructor(file: { path: string; fd: number }, binary: boolean) {
+    this.path = file.path;
+    this.fd = file.fd;
     this.normalizer = binary ? null : new NewlineNormalizer();
   }
 

@@ -1,5 +1,4 @@
 import { expect, test } from 'bun:test';
-import { FoldMemo, RecordedFields } from '../imap/search/content.ts';
 import { MessageParser } from './parse.ts';
 import { searchHeadersSuffice } from './searchheaders.ts';
 
@@ -28,21 +27,6 @@ test('the parser records FROM, TO, CC, BCC, SUBJECT and DATE of the top header o
     '',
   ].join('\r\n'));
   expect(s).toBe('FROM:Alice <a@example.org>\nTO:b@example.org, c@example.org\nSUBJECT:=?utf-8?q?caf=C3=A9?=\nDATE:Mon, 1 Jan 2024 10:00:00 +0000\n');
-  // SEARCH sees them decoded and case-folded.
-  const f = new RecordedFields(s, new FoldMemo());
-  expect(f.fields('FROM')).toEqual(['alice <a@example.org>']);
-  expect(f.fields('SUBJECT')).toEqual(['café']);
-  expect(f.fields('CC')).toEqual([]);
-  expect(f.sentDate()).toEqual({ year: 2024, month: 1, day: 1 });
-});
-
-test('values keep colons; a field may repeat; a name must match whole', () => {
-  const f = new RecordedFields('SUBJECT:Re: a:b\nCC:x\nCC:y\nTO:\n', new FoldMemo());
-  expect(f.fields('SUBJECT')).toEqual(['re: a:b']);
-  expect(f.fields('CC')).toEqual(['x', 'y']);
-  expect(f.fields('TO')).toEqual(['']);
-  expect(f.fields('T')).toEqual([]);
-  expect(f.sentDate()).toBeNull();
 });
 
 test('the recorded fields suffice only for the names they hold', () => {

@@ -35,7 +35,7 @@
 // the same database (busy_timeout), but must not clean up files (holds are per process).
 
 import type { MessageInfo } from '../message/types.ts';
-import { Database } from 'bun:sqlite';
+import { Database, type Statement } from 'bun:sqlite';
 import { closeSync, fdatasyncSync, open, openSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Logger } from '../log.ts';
@@ -154,6 +154,12 @@ export class MailboxHold {
 function prepareStatements(db: Database) {
   const q = <R = unknown>(sql: string) => db.prepare<R, any[]>(sql);
   const inUids = 'uid IN (SELECT value FROM json_each(?))';
+  /** uid and one column of `table` (per message_id) for a list of UIDs: `some` takes the
+   * list as JSON, `range` a UID range (see Account.byUid). */
+  const byUid = (column: string, table: string): ByUid => ({
+    some: q(`SELECT uid, ${column} FROM message LEFT JOIN ${table} ON message_id = id WHERE mailbox_id = ? AND ${inUids} ORDER BY uid`),
+    range: q(`SELECT uid, ${column} FROM message LEFT JOIN ${table} ON message_id = id WHERE mailbox_id = ? AND uid BETWEEN ? AND ? ORDER BY uid`),
+  });
   return {
     begin: q('BEGIN IMMEDIATE'),
     commit: q('COMMIT'),
@@ -188,15 +194,12 @@ function prepareStatements(db: Database) {
     dataInsert: q('INSERT INTO message_data (message_id, structure) VALUES (?, ?)'),
     searchInsert: q('INSERT INTO message_search (message_id, headers) VALUES (?, ?)'),
     renderInsert: q('INSERT INTO message_render (message_id, items) VALUES (?, ?)'),
-    dataCopy: q('INSERT INTO message_data (message_id, structure) SELECT ?1, structure FROM message_data WHERE message_id = ?2'),
-    searchCopy: q('INSERT INTO message_search (message_id, headers) SELECT ?1, headers FROM message_search WHERE message_id = ?2'),
-    renderCopy: q('INSERT INTO message_render (message_id, items) SELECT ?1, items FROM message_render WHERE message_id = ?2'),
-    msgRendered: q(`SELECT uid, items FROM message LEFT JOIN message_render ON message_id = id WHERE mailbox_id = ? AND ${inUids} ORDER BY uid`),
-    msgRenderedRange: q('SELECT uid, items FROM message LEFT JOIN message_render ON message_id = id WHERE mailbox_id = ? AND uid BETWEEN ? AND ? ORDER BY uid'),
-    msgStructures: q<{ uid: number; structure: string | null }>(`SELECT uid, structure FROM message LEFT JOIN message_data ON message_id = id WHERE mailbox_id = ? AND ${inUids} ORDER BY uid`),
-    msgStructuresRange: q<{ uid: number; structure: string | null }>('SELECT uid, structure FROM message LEFT JOIN message_data ON message_id = id WHERE mailbox_id = ? AND uid BETWEEN ? AND ? ORDER BY uid'),
-    msgSearchHeaders: q(`SELECT uid, headers FROM message LEFT JOIN message_search ON message_id = id WHERE mailbox_id = ? AND ${inUids} ORDER BY uid`),
-    msgSearchHeadersRange: q('SELECT uid, headers FROM message LEFT JOIN message_search ON message_id = id WHERE mailbox_id = ? AND uid BETWEEN ? AND ? ORDER BY uid'),
+    // COPY: what a message has in each per-message table goes with the new row (?1 new id, ?2 source id).
+    copyData: ([['message_data', 'structure'], ['message_search', 'headers'], ['message_render', 'items']] as const).map(([table, column]) =>
+      q(`INSERT INTO ${table} (message_id, ${column}) SELECT ?1, ${column} FROM ${table} WHERE message_id = ?2`)),
+    msgRendered: byUid('items', 'message_render'),
+    msgStructures: byUid('structure', 'message_data'),
+    msgSearchHeaders: byUid('headers', 'message_search'),
     dataVersion: q<{ data_version: number }>('PRAGMA data_version'),
     msgTable: q('SELECT uid, flags, keywords, size, internal_date, save_date, modseq FROM message WHERE mailbox_id = ? ORDER BY uid'),
     msgId: q<{ id: number }>('SELECT id FROM message WHERE mailbox_id = ? AND uid = ?'),
@@ -267,15 +270,16 @@ function denseRange(uids: ArrayLike<number>): [number, number] | null {
   return hi - lo + 1 <= 2 * n ? [lo, hi] : null;
 }
 
-/** The rows (ascending by uid) whose uid is in `uids` (ascending). */
-function pickRows<R extends { uid: number }>(rows: R[], uids: ArrayLike<number>): R[] {
-  if (rows.length === uids.length) return rows;
-  const out: R[] = [];
-  let j = 0;
-  for (const r of rows) {
-    while (j < uids.length && uids[j] < r.uid) j++;
-    if (j < uids.length && uids[j] === r.uid) out.push(r);
-  }
+interface ByUid { some: Statement; range: Statement }
+
+/** One column for these messages (`uids` ascending), by UID; missing UIDs are skipped. */
+function byUid<V>(q: ByUid, mailboxId: number, uids: ArrayLike<number>): Map<number, V> {
+  const r = denseRange(uids);
+  const rows = (r ? q.range.values(mailboxId, r[0], r[1]) : q.some.values(mailboxId, jsonUids(uids))) as Array<[number, V]>;
+  // A range may hold UIDs that were not asked for.
+  const want = r && rows.length !== uids.length ? new Set(Array.from(uids)) : null;
+  const out = new Map<number, V>();
+  for (const [uid, v] of rows) if (!want || want.has(uid)) out.set(uid, v);
   return out;
 }
 
@@ -1048,36 +1052,20 @@ export class Account {
   /** The parsed structures of these messages (stored at APPEND), by UID; `uids` ascending; missing UIDs are skipped. */
   structures(mailboxId: number, uids: ArrayLike<number>): Map<number, MessageInfo | null> {
     const out = new Map<number, MessageInfo | null>();
-    const r = denseRange(uids);
-    const rows = r ? pickRows(this.s.msgStructuresRange.all(mailboxId, r[0], r[1]), uids) : this.s.msgStructures.all(mailboxId, jsonUids(uids));
-    for (const row of rows) out.set(row.uid, row.structure === null ? null : (JSON.parse(row.structure) as MessageInfo));
+    for (const [uid, json] of byUid<string | null>(this.s.msgStructures, mailboxId, uids)) out.set(uid, json === null ? null : (JSON.parse(json) as MessageInfo));
     return out;
   }
 
   /** What AppendInput.rendered gave for these messages, by UID (null where none was
    * given); `uids` ascending; missing UIDs are skipped. */
   renderedItems(mailboxId: number, uids: ArrayLike<number>): Map<number, Uint8Array | null> {
-    const out = new Map<number, Uint8Array | null>();
-    const r = denseRange(uids);
-    const rows = (r ? this.s.msgRenderedRange.values(mailboxId, r[0], r[1]) : this.s.msgRendered.values(mailboxId, jsonUids(uids))) as Array<[number, Uint8Array | null]>;
-    const want = r && rows.length !== uids.length ? new Set(Array.from(uids)) : null;
-    for (const [uid, blob] of rows) if (!want || want.has(uid)) out.set(uid, blob);
-    return out;
+    return byUid(this.s.msgRendered, mailboxId, uids);
   }
 
   /** The header fields recorded for SEARCH (message/searchheaders.ts), by UID; null for
    * messages stored before they were recorded; `uids` ascending; missing UIDs are skipped. */
   searchHeaders(mailboxId: number, uids: ArrayLike<number>): Map<number, string | null> {
-    const out = new Map<number, string | null>();
-    const r = denseRange(uids);
-    const rows = (r ? this.s.msgSearchHeadersRange.values(mailboxId, r[0], r[1]) : this.s.msgSearchHeaders.values(mailboxId, jsonUids(uids))) as Array<[number, string | null]>;
-    if (r && rows.length !== uids.length) {
-      const want = new Set(Array.from(uids));
-      for (const [uid, h] of rows) if (want.has(uid)) out.set(uid, h);
-    } else {
-      for (const [uid, h] of rows) out.set(uid, h);
-    }
-    return out;
+    return byUid(this.s.msgSearchHeaders, mailboxId, uids);
   }
 
   /** Lowest UID without \Seen (IMAP4rev1 SELECT's UNSEEN), or null. */
@@ -1183,9 +1171,7 @@ export class Account {
       const dirty = new Set<string>();
       for (const a of added) {
         const source = rows[a.uid - base].id;
-        this.s.dataCopy.run(a.id, source);
-        this.s.searchCopy.run(a.id, source);
-        this.s.renderCopy.run(a.id, source);
+        for (const c of this.s.copyData) c.run(a.id, source);
         const from = messageFilePath(this.dir, source);
         const dest = this.buckets.prepare(a.id, dirty);
         linkFile(from, dest);

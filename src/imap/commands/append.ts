@@ -22,8 +22,7 @@ const append = spec({
       const internalDate = m.date ? m.date.ms : Date.now();
       if (m.data) {
         // A literal the parser buffered: store it through the same path as a streamed one.
-        const tmp = account.takeTmpFile();
-        const up = new Upload(tmp.path, tmp.fd, m.binary);
+        const up = new Upload(account.takeTmpFile(), m.binary);
         up.write(m.data);
         up.finish();
         s.adoptUpload(m.literal, up);

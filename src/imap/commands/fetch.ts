@@ -2,8 +2,8 @@
 //
 // Metadata (FLAGS, INTERNALDATE, RFC822.SIZE) comes from the account's in-memory table;
 // ENVELOPE, BODY and BODYSTRUCTURE from their renderings stored at APPEND (or from the
-// stored structure for rows without one); the parsed structure stored at APPEND gives every part's offsets, so a body
-// section is one read of a byte range. Messages are processed in batches; a large
+// stored structure for rows without one); the parsed structure stored at APPEND gives
+// every part's offsets, so a body section is one read of a byte range. Messages are processed in batches; a large
 // section streams from the file to the socket with backpressure, so FETCH 1:* of a big
 // mailbox never holds all bodies in memory. No transaction is open while we write.
 
@@ -22,10 +22,10 @@ import { flagNames, type Session } from '../session.ts';
 import { resolveSet } from './seqset.ts';
 import { SELECTED, spec } from './spec.ts';
 
-/** Messages read from the database per query when bodies or structures are read too. */
+/** Messages per batch when structures or files are read too (one database query each). */
 const BATCH = 500;
-/** Per query when only the message rows are needed (flags, sizes, dates): rows are
- * small, and fewer queries cost less. */
+/** Per batch when only the in-memory metadata is needed: it bounds the message objects
+ * made at once. */
 const META_BATCH = 5000;
 /** A section up to this size is read whole into the response buffer; larger ones stream. */
 const INLINE_MAX = 256 * 1024;

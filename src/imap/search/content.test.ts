@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { EnvelopeFields, MessageText, envelopeSuffices, headerFields, readHeaderBlock } from './content.ts';
+import { EnvelopeFields, FoldMemo, MessageText, RecordedFields, envelopeSuffices, headerFields, readHeaderBlock } from './content.ts';
 import { decodeHeaderValue } from '../../message/encodedword.ts';
 import { parseMessage } from '../../message/parse.ts';
 import type { MessageInfo } from '../../message/types.ts';
@@ -150,5 +150,24 @@ describe('the MIME walk: what BODY and TEXT see', () => {
     const t = new MessageText(m, null);
     expect(t.text()).not.toContain('hidden');
     expect(t.body()).toContain('odd type text');
+  });
+});
+
+describe('RecordedFields', () => {
+  test('the fields recorded at APPEND, decoded and case-folded', () => {
+    const f = new RecordedFields('FROM:Alice <a@example.org>\nTO:b@example.org, c@example.org\nSUBJECT:=?utf-8?q?caf=C3=A9?=\nDATE:Mon, 1 Jan 2024 10:00:00 +0000\n', new FoldMemo());
+    expect(f.fields('FROM')).toEqual(['alice <a@example.org>']);
+    expect(f.fields('SUBJECT')).toEqual(['café']);
+    expect(f.fields('CC')).toEqual([]);
+    expect(f.sentDate()).toEqual({ year: 2024, month: 1, day: 1 });
+  });
+
+  test('values keep colons; a field may repeat; a name must match whole', () => {
+    const f = new RecordedFields('SUBJECT:Re: a:b\nCC:x\nCC:y\nTO:\n', new FoldMemo());
+    expect(f.fields('SUBJECT')).toEqual(['re: a:b']);
+    expect(f.fields('CC')).toEqual(['x', 'y']);
+    expect(f.fields('TO')).toEqual(['']);
+    expect(f.fields('T')).toEqual([]);
+    expect(f.sentDate()).toBeNull();
   });
 });

@@ -362,7 +362,7 @@ export function evaluate(n: SearchNode, m: SearchRow, headers: HeaderSource | nu
   }
 }
 
-/** The metadata columns of a mailbox (store/table.ts), as metaPredicate reads them. */
+/** The metadata columns of a mailbox (store/table.ts), as metaEvaluator reads them. */
 export interface MetaColumns {
   uid: ArrayLike<number>;
   flags: ArrayLike<number>;
@@ -373,80 +373,97 @@ export interface MetaColumns {
 }
 
 /**
- * A tree of metadata keys only (cost COST_META) as one closure over the columns: whether
- * row `i`, at sequence number `seq`, matches. Same answers as evaluate(), without a row
- * object per message (a flag SEARCH over 100,000 messages spent most of its time
- * filling one). Null for a tree that needs headers or bodies.
+ * The metadata pass as one closure over the columns: evaluate() of row `i` at sequence
+ * number `seq` without header or body sources (keys that need them are MAYBE), without
+ * filling a row object per message (a flag SEARCH over 100,000 messages spent most of
+ * its time doing that).
  */
-export function metaPredicate(n: SearchNode, c: MetaColumns): ((i: number, seq: number) => boolean) | null {
+export function metaEvaluator(n: SearchNode, c: MetaColumns): (i: number, seq: number) => Tri {
+  const is = (f: (i: number, seq: number) => boolean) => (i: number, seq: number): Tri => (f(i, seq) ? YES : NO);
   switch (n.k) {
     case 'const': {
-      const v = n.v;
+      const v = tri(n.v);
       return () => v;
     }
     case 'flag': {
       const { bit, set } = n;
-      return (i) => ((c.flags[i] & bit) !== 0) === set;
+      return is((i) => ((c.flags[i] & bit) !== 0) === set);
     }
     case 'keyword': {
       const { name, set } = n;
-      return (i) => {
+      return is((i) => {
         const k = c.keywords[i];
         if (k === '') return !set;
         for (const kw of k.split(' ')) if (kw.length === name.length && kw.toLowerCase() === name) return set;
         return !set;
-      };
+      });
     }
     case 'seq': {
       const r = n.ranges;
-      return (_i, seq) => inRanges(r, seq);
+      return is((_i, seq) => inRanges(r, seq));
     }
     case 'uid': {
       const r = n.ranges;
-      return (i) => inRanges(r, c.uid[i]);
+      return is((i) => inRanges(r, c.uid[i]));
     }
     case 'saved': {
       const uids = n.uids;
-      return (i) => uids.has(c.uid[i]);
+      return is((i) => uids.has(c.uid[i]));
     }
     case 'size': {
       const { larger, n: size } = n;
-      return larger ? (i) => c.size[i] > size : (i) => c.size[i] < size;
+      return is(larger ? (i) => c.size[i] > size : (i) => c.size[i] < size);
     }
     case 'date': {
       const { op, day } = n;
-      return (i) => compareDay(op, Math.floor(c.internalDate[i] / DAY_MS), day);
+      return is((i) => compareDay(op, Math.floor(c.internalDate[i] / DAY_MS), day));
     }
     case 'within': {
       const { older, since } = n;
-      return older ? (i) => c.internalDate[i] < since : (i) => c.internalDate[i] >= since;
+      return is(older ? (i) => c.internalDate[i] < since : (i) => c.internalDate[i] >= since);
     }
     case 'modseq': {
       // Modseqs are counted from 1 in a JS number: far below 2^53.
       const min = Number(n.min);
-      return (i) => c.modseq[i] >= min;
+      return is((i) => c.modseq[i] >= min);
     }
+    case 'sent':
+    case 'header':
+    case 'body':
+    case 'text':
+      return () => MAYBE;
     case 'not': {
-      const a = metaPredicate(n.a, c);
-      return a && ((i, seq) => !a(i, seq));
+      const a = metaEvaluator(n.a, c);
+      return (i, seq) => {
+        const r = a(i, seq);
+        return r === MAYBE ? MAYBE : r === YES ? NO : YES;
+      };
     }
     case 'or': {
-      const a = metaPredicate(n.a, c);
-      const b = metaPredicate(n.b, c);
-      return a && b && ((i, seq) => a(i, seq) || b(i, seq));
+      const a = metaEvaluator(n.a, c);
+      const b = metaEvaluator(n.b, c);
+      return (i, seq) => {
+        const x = a(i, seq);
+        if (x === YES) return YES;
+        const y = b(i, seq);
+        if (y === YES) return YES;
+        return x === MAYBE || y === MAYBE ? MAYBE : NO;
+      };
     }
     case 'and': {
-      const keys = n.keys.map((k) => metaPredicate(k, c));
-      if (keys.some((k) => k === null)) return null;
-      const fs = keys as Array<(i: number, seq: number) => boolean>;
-      if (fs.length === 1) return fs[0];
+      const keys = n.keys.map((k) => metaEvaluator(k, c));
       return (i, seq) => {
-        for (const f of fs) if (!f(i, seq)) return false;
-        return true;
+        let r: Tri = YES;
+        for (const f of keys) {
+          const v = f(i, seq);
+          if (v === NO) return NO;
+          if (v === MAYBE) r = MAYBE;
+        }
+        return r;
       };
     }
     default:
-      return null;
+      return assertNeverNode(n);
   }
 }
 

@@ -1,8 +1,8 @@
 // Running a compiled search over a selected mailbox in three passes, cheapest first:
 //
 // 1. metadata: the mailbox's in-memory table (flags, keywords, size, dates, modseq; see
-//    store/table.ts), walked without allocating per message; a key that needs nothing
-//    more is decided here and no database row or file is read.
+//    store/table.ts), evaluated by one closure over its columns (metaEvaluator); a key
+//    that needs nothing more is decided here and no database row or file is read.
 // 2. headers: for the messages still undecided, the header fields recorded at APPEND
 //    (FROM, TO, CC, BCC, SUBJECT, DATE) when they answer, else the stored ENVELOPE
 //    (SUBJECT, SENT*), else the header block read from the file (headers only).
@@ -22,7 +22,7 @@ import { searchHeadersSuffice } from '../../message/searchheaders.ts';
 import type { MessageInfo } from '../../message/types.ts';
 import type { MessageTable } from '../../store/table.ts';
 import { EnvelopeFields, FoldMemo, MessageText, RecordedFields, envelopeSuffices, headerFields, readHeaderBlock, readMessage } from './content.ts';
-import { COST_BODY, COST_META, MAYBE, YES, candidateUids, evaluate, metaPredicate, type CompiledSearch, type HeaderSource, type SearchEnv, type SearchRow } from './evaluate.ts';
+import { COST_BODY, MAYBE, YES, candidateUids, evaluate, metaEvaluator, type CompiledSearch, type HeaderSource, type SearchEnv, type SearchRow } from './evaluate.ts';
 
 /** What the search needs of the store (Account implements it). */
 export interface SearchStore {
@@ -81,27 +81,17 @@ function* searchSteps(store: SearchStore, mailboxId: number, view: SearchView, q
   const narrowed = candidateUids(q.root, env, (seq) => view.uidAt(seq));
   const matched: SearchRow[] = [];
   let undecided: SearchRow[] = [];
-  // One row object is reused while evaluating; only messages kept are copied.
-  const row: SearchRow = { seq: 0, uid: 0, flags: 0, keywords: NO_KEYWORDS, size: 0, internalDate: 0, modseq: 0n };
-  const visit = (i: number, seq: number) => {
-    row.seq = seq;
-    row.uid = t.uid[i];
-    row.flags = t.flags[i];
-    row.keywords = t.keywords[i] === '' ? NO_KEYWORDS : t.keywordList(i);
-    row.size = t.size[i];
-    row.internalDate = t.internalDate[i];
-    row.modseq = q.modseq ? BigInt(t.modseq[i]) : 0n;
-    const v = evaluate(q.root, row, null, null);
-    if (v === YES) matched.push({ ...row });
-    else if (v === MAYBE) undecided.push({ ...row });
+  // One closure over the table's columns; a row object only for a message kept.
+  const meta = metaEvaluator(q.root, t);
+  const row = (i: number, seq: number): SearchRow => ({
+    seq, uid: t.uid[i], flags: t.flags[i], keywords: t.keywords[i] === '' ? NO_KEYWORDS : t.keywordList(i),
+    size: t.size[i], internalDate: t.internalDate[i], modseq: q.modseq ? BigInt(t.modseq[i]) : 0n,
+  });
+  const walk = (i: number, seq: number) => {
+    const v = meta(i, seq);
+    if (v === YES) matched.push(row(i, seq));
+    else if (v === MAYBE) undecided.push(row(i, seq));
   };
-  // Metadata keys only: one closure over the columns, nothing allocated per message.
-  const meta = q.cost === COST_META ? metaPredicate(q.root, t) : null;
-  const walk = meta
-    ? (i: number, seq: number) => {
-        if (meta(i, seq)) matched.push({ seq, uid: t.uid[i], flags: 0, keywords: NO_KEYWORDS, size: 0, internalDate: 0, modseq: q.modseq ? BigInt(t.modseq[i]) : 0n });
-      }
-    : visit;
   if (narrowed === null) {
     // The view and the table are both ascending by UID: walk them together. A view UID
     // missing from the table was expunged elsewhere (matches nothing); a table UID past
